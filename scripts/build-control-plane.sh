@@ -20,7 +20,7 @@ OUT_DIR="$CACHE_DIR/kubernetes-$K8S_VERSION"
 BIN_DIR="$OUT_DIR/bin"
 BINARIES=(kube-apiserver kube-controller-manager)
 # Bump when the recipe changes, so binaries cached by an older recipe are rebuilt.
-RECIPE=2
+RECIPE=3
 
 log() { printf '[control-plane build] %s\n' "$*" >&2; }
 
@@ -120,10 +120,10 @@ generate_openapi() {
   [ -s "$target" ] && return
   log "generating pkg/generated/openapi (about a minute)"
   (cd "$tree" && go build -o "$OUT_DIR/openapi-gen" ./vendor/k8s.io/kube-openapi/cmd/openapi-gen)
-  # The input packages are the ones Kubernetes' own build feeds openapi-gen: every package carrying the
-  # +k8s:openapi-gen tag.
+  # The input packages are the ones Kubernetes' own build feeds openapi-gen (Makefile.generated_files):
+  # every package with a Go file carrying the +k8s:openapi-gen tag, on the package or on a type.
   local inputs
-  inputs=$(cd "$tree" && grep -rl --include=doc.go '+k8s:openapi-gen=' pkg vendor/k8s.io staging 2>/dev/null \
+  inputs=$(cd "$tree" && grep -rl --include='*.go' --exclude='*_test.go' '+k8s:openapi-gen=' pkg staging/src 2>/dev/null \
     | xargs -n1 dirname | sed -E 's#^(vendor/|staging/src/)##; s#^pkg/#k8s.io/kubernetes/pkg/#' \
     | sort -u | paste -sd, -)
   (cd "$tree" && "$OUT_DIR/openapi-gen" \
