@@ -5,6 +5,10 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { webcrypto, randomBytes } from 'node:crypto';
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+type Crypto = webcrypto.Crypto;
 import { isIP } from 'node:net';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);

@@ -1,0 +1,142 @@
+// Authenticates each caller, in order: a TLS client certificate verified against the client CA
+// (user = CN, groups = O), else a bearer token (Authorization header, or the websocket subprotocol
+// `base64url.bearer.authorization.k8s.io.<token>`) checked by a TokenReview upstream, else 401.
+//
+// TokenReview results are cached by the token's hash, positive and negative alike, bounded in size and
+// never past a JWT's own expiry; concurrent requests with one token share one review. An empty or
+// malformed credential is rejected, never treated as anonymous. Upstream failures are not cached.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Identity } from './identity.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import { StatusError, unauthorized } from './status.ts';
+import { TtlCache } from './ttl-cache.ts';
+import type { Upstream } from './upstream.ts';
+
+export const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
+
+export interface AuthenticatorOptions {
+  upstream: Upstream;
+  metrics: ProxyMetrics;
+  tokenCacheTtlMs: number;
+  tokenNegativeCacheTtlMs: number;
+  tokenCacheSize: number;
+  now?: () => number;
+}
+
+type Review = { ok: true; identity: Identity } | { ok: false; reason: string };
+
+interface TokenReviewStatus {
+  authenticated?: boolean;
+  user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+  error?: string;
+}
+
+export class Authenticator {
+  readonly #options: AuthenticatorOptions;
+  readonly #cache: TtlCache<Review>;
+  readonly #now: () => number;
+
+  constructor(options: AuthenticatorOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#cache = new TtlCache(options.tokenCacheSize, this.#now);
+  }
+
+  async authenticate(req: IncomingMessage): Promise<Identity> {
+    const fromCertificate = certificateIdentity(req.socket as TLSSocket);
+    if (fromCertificate) return fromCertificate;
+    const token = bearerToken(req);
+    if (token === undefined) throw unauthorized();
+    const review = await this.#cache.getOrCompute(createHash('sha256').update(token).digest('hex'), () => this.#review(token));
+    if (!review.ok) throw unauthorized();
+    return review.identity;
+  }
+
+  async #review(token: string): Promise<{ value: Review; ttlMs: number }> {
+    const { upstream, metrics } = this.#options;
+    let response;
+    try {
+      response = await upstream.json('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        spec: { token },
+      });
+    } catch (err) {
+      metrics.tokenReviews.inc({ result: 'error' });
+      throw new StatusError(502, 'BadGateway', `unable to authenticate the request: the API server is unreachable: ${(err as Error).message}`);
+    }
+    if (response.status !== 201 && response.status !== 200) {
+      metrics.tokenReviews.inc({ result: 'error' });
+      const code = response.status >= 500 ? 502 : 500;
+      throw new StatusError(code, code === 502 ? 'BadGateway' : 'InternalError', `unable to authenticate the request: TokenReview answered ${response.status}: ${response.body.toString('utf8').slice(0, 300)}`);
+    }
+    const status = (JSON.parse(response.body.toString('utf8')) as { status?: TokenReviewStatus }).status ?? {};
+    if (!status.authenticated || !status.user?.username) {
+      metrics.tokenReviews.inc({ result: 'rejected' });
+      return { value: { ok: false, reason: status.error ?? 'not authenticated' }, ttlMs: this.#options.tokenNegativeCacheTtlMs };
+    }
+    metrics.tokenReviews.inc({ result: 'authenticated' });
+    const identity: Identity = {
+      user: status.user.username,
+      uid: status.user.uid || undefined,
+      groups: status.user.groups ?? [],
+      extra: status.user.extra ?? {},
+    };
+    const ttl = Math.min(this.#options.tokenCacheTtlMs, jwtLifetimeMs(token, this.#now()));
+    return { value: { ok: true, identity }, ttlMs: ttl };
+  }
+}
+
+function certificateIdentity(socket: TLSSocket): Identity | undefined {
+  if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
+  const subject = socket.getPeerCertificate().subject as unknown as Record<string, string | string[] | undefined> | undefined;
+  const cn = first(subject?.CN);
+  if (!cn) return undefined;
+  return { user: cn, groups: all(subject?.O), extra: {} };
+}
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function all(v: string | string[] | undefined): string[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/**
+ * The bearer token of a request, or undefined when it carries none. A present but empty or malformed
+ * credential is an error, so that it can never fall through to "no credentials".
+ */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const m = /^Bearer +([^\s]+) *$/i.exec(header);
+    if (!m || !m[1]) throw unauthorized();
+    return m[1];
+  }
+  const protocols = req.headers['sec-websocket-protocol'];
+  if (protocols === undefined) return undefined;
+  for (const p of protocols.split(',').map((s) => s.trim())) {
+    if (!p.startsWith(BEARER_PROTOCOL_PREFIX)) continue;
+    const encoded = p.slice(BEARER_PROTOCOL_PREFIX.length);
+    if (!/^[A-Za-z0-9_-]+$/.test(encoded)) throw unauthorized();
+    const token = Buffer.from(encoded, 'base64url').toString('utf8');
+    if (!token || /\s/.test(token)) throw unauthorized();
+    return token;
+  }
+  return undefined;
+}
+
+/** Time until a JWT's `exp`, or Infinity for opaque tokens (no expiry to respect). */
+export function jwtLifetimeMs(token: string, now: number): number {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts[1]) return Infinity;
+  try {
+    const payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof payload.exp === 'number' ? payload.exp * 1000 - now : Infinity;
+  } catch {
+    return Infinity;
+  }
+}

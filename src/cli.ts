@@ -1,0 +1,42 @@
+// Entry point: parse flags, load upstream credentials, start the proxy, stop gracefully on SIGTERM/SIGINT.
+import { helpText, parseConfig } from './config.ts';
+import { createLogger } from './log.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { TenantProxy } from './proxy.ts';
+import { loadUpstream } from './upstream.ts';
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseConfig(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`tenant-proxy: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(helpText() + '\n');
+    return 0;
+  }
+  const config = parsed.config;
+  const log = createLogger(config.logLevel);
+  const upstream = await loadUpstream({ kubeconfig: config.kubeconfig || undefined, context: config.context || undefined });
+  const proxy = await TenantProxy.create(config, { upstream, log, metrics: new ProxyMetrics({ defaultMetrics: true }) });
+  await proxy.start();
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'signal received');
+      void proxy.shutdown().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`tenant-proxy: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,123 @@
+// Command-line flags and their environment variables: one table documents, parses and validates them.
+// A flag beats its environment variable, which beats the default.
+
+export interface Config {
+  listen: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  certDir: string;
+  clientCaFile: string;
+  kubeconfig: string;
+  context: string;
+  ignoredUserGroups: string[];
+  tokenCacheTtlMs: number;
+  tokenNegativeCacheTtlMs: number;
+  tokenCacheSize: number;
+  accessReviewCacheTtlMs: number;
+  upstreamTimeoutMs: number;
+  shutdownGracePeriodMs: number;
+  metricsListen: string;
+  logLevel: string;
+}
+
+type Kind = 'string' | 'list' | 'duration' | 'integer';
+
+interface FlagSpec {
+  key: keyof Config;
+  flag: string;
+  kind: Kind;
+  default: string;
+  help: string;
+}
+
+const FLAGS: readonly FlagSpec[] = [
+  { key: 'listen', flag: 'listen', kind: 'string', default: '0.0.0.0:9001', help: 'address:port of the HTTPS listener' },
+  { key: 'tlsCertFile', flag: 'tls-cert-file', kind: 'string', default: '', help: 'serving certificate (PEM); reloaded when it changes. Without it a self-signed one is generated' },
+  { key: 'tlsKeyFile', flag: 'tls-key-file', kind: 'string', default: '', help: 'serving key (PEM) for --tls-cert-file' },
+  { key: 'certDir', flag: 'cert-dir', kind: 'string', default: '', help: 'where the generated self-signed CA and serving certificate are kept (default: ~/.cache/tenant-proxy/serving)' },
+  { key: 'clientCaFile', flag: 'client-ca-file', kind: 'string', default: '', help: 'CA bundle verifying client certificates (default: the upstream cluster CA)' },
+  { key: 'kubeconfig', flag: 'kubeconfig', kind: 'string', default: '', help: 'kubeconfig of the proxy itself; else the in-cluster service account, else $KUBECONFIG, else ~/.kube/config' },
+  { key: 'context', flag: 'context', kind: 'string', default: '', help: 'kubeconfig context to use (default: the current one)' },
+  { key: 'ignoredUserGroups', flag: 'ignored-user-groups', kind: 'list', default: 'system:masters', help: 'comma-separated groups whose members are always forwarded unfiltered' },
+  { key: 'tokenCacheTtlMs', flag: 'token-cache-ttl', kind: 'duration', default: '2m', help: 'how long an accepted bearer token is trusted without a new TokenReview (never past a JWT expiry)' },
+  { key: 'tokenNegativeCacheTtlMs', flag: 'token-negative-cache-ttl', kind: 'duration', default: '10s', help: 'how long a rejected bearer token stays rejected without a new TokenReview' },
+  { key: 'tokenCacheSize', flag: 'token-cache-size', kind: 'integer', default: '10000', help: 'maximum number of cached TokenReview results' },
+  { key: 'accessReviewCacheTtlMs', flag: 'access-review-cache-ttl', kind: 'duration', default: '1m', help: 'how long a SubjectAccessReview answer (impersonation checks) is cached' },
+  { key: 'upstreamTimeoutMs', flag: 'upstream-timeout', kind: 'duration', default: '75s', help: 'time to wait for the API server to start answering before a 504' },
+  { key: 'shutdownGracePeriodMs', flag: 'shutdown-grace-period', kind: 'duration', default: '30s', help: 'on SIGTERM, how long in-flight requests may take to finish' },
+  { key: 'metricsListen', flag: 'metrics-listen', kind: 'string', default: '0.0.0.0:9002', help: 'address:port of the plain-HTTP Prometheus /metrics listener ("" to disable)' },
+  { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: trace, debug, info, warn, error' },
+];
+
+export function envName(flag: string): string {
+  return `TENANT_PROXY_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export function helpText(): string {
+  const lines = ['Usage: tenant-proxy [flags]', '', 'Every flag can also be set by its environment variable.', ''];
+  for (const f of FLAGS) {
+    lines.push(`  --${f.flag} <${f.kind === 'string' ? 'value' : f.kind}>   (${envName(f.flag)})`);
+    lines.push(`      ${f.help}${f.default ? ` [default: ${f.default}]` : ''}`);
+  }
+  lines.push('', 'Durations: 500ms, 30s, 5m, 1h.', '  --help   print this text');
+  return lines.join('\n');
+}
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  if (!m) throw new Error(`invalid duration "${text}": use e.g. 500ms, 30s, 5m, 1h`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+export type ParseResult = { kind: 'help' } | { kind: 'config'; config: Config };
+
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
+  const given = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') return { kind: 'help' };
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (see --help)`);
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    if (!FLAGS.some((f) => f.flag === name)) throw new Error(`unknown flag --${name} (see --help)`);
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new Error(`flag --${name} needs a value`);
+    given.set(name, value);
+  }
+  const config: Record<string, unknown> = {};
+  for (const f of FLAGS) {
+    const raw = given.get(f.flag) ?? env[envName(f.flag)] ?? f.default;
+    try {
+      config[f.key] = convert(f, raw);
+    } catch (err) {
+      throw new Error(`--${f.flag}: ${(err as Error).message}`);
+    }
+  }
+  const result = config as unknown as Config;
+  if (!!result.tlsCertFile !== !!result.tlsKeyFile) throw new Error('--tls-cert-file and --tls-key-file go together');
+  return { kind: 'config', config: result };
+}
+
+function convert(f: FlagSpec, raw: string): unknown {
+  switch (f.kind) {
+    case 'string':
+      return raw;
+    case 'list':
+      return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    case 'duration':
+      return parseDuration(raw);
+    case 'integer': {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`"${raw}" is not a non-negative integer`);
+      return n;
+    }
+  }
+}
+
+/** Splits "host:port" (IPv6 in brackets) for net.listen. */
+export function parseHostPort(address: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
+  if (!m) throw new Error(`invalid address "${address}": want host:port`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}

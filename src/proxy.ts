@@ -1,0 +1,236 @@
+// Composes the proxy: the HTTPS listener, authentication, impersonation, forwarding, upgrades, health,
+// metrics, per-request logs and graceful shutdown. This file decides *where* a request goes; each
+// mechanism lives in its own module.
+import { setMaxListeners } from 'node:events';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { Authenticator } from './authenticate.ts';
+import { parseHostPort, type Config } from './config.ts';
+import { forward } from './forward.ts';
+import type { Identity } from './identity.ts';
+import { AccessReviewer, resolveImpersonation } from './impersonation.ts';
+import type { Logger } from './log.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { parseRequestInfo } from './request-info.ts';
+import { ServingTls, defaultServingHosts } from './serving-tls.ts';
+import { StatusError, sendStatus, toStatus } from './status.ts';
+import { relayUpgrade, rejectUpgrade } from './upgrade.ts';
+import type { Upstream } from './upstream.ts';
+import { UpstreamProbe } from './upstream-probe.ts';
+
+const LOCAL_HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
+
+export interface ProxyDependencies {
+  upstream: Upstream;
+  log: Logger;
+  metrics?: ProxyMetrics;
+}
+
+type Route = 'forwarded' | 'local' | 'rejected';
+
+export class TenantProxy {
+  readonly config: Config;
+  readonly upstream: Upstream;
+  readonly log: Logger;
+  readonly metrics: ProxyMetrics;
+  readonly probe: UpstreamProbe;
+  readonly #authenticator: Authenticator;
+  readonly #reviewer: AccessReviewer;
+  readonly #tls: ServingTls;
+  readonly #server: https.Server;
+  #metricsServer: http.Server | undefined;
+  readonly #shutdown = new AbortController();
+  readonly #upgrades = new Set<Duplex>();
+  #inFlight = 0;
+
+  private constructor(config: Config, deps: ProxyDependencies, tls: ServingTls) {
+    this.config = config;
+    this.upstream = deps.upstream;
+    this.log = deps.log;
+    this.metrics = deps.metrics ?? new ProxyMetrics();
+    this.probe = new UpstreamProbe(this.upstream, this.log, this.metrics);
+    this.#authenticator = new Authenticator({
+      upstream: this.upstream,
+      metrics: this.metrics,
+      tokenCacheTtlMs: config.tokenCacheTtlMs,
+      tokenNegativeCacheTtlMs: config.tokenNegativeCacheTtlMs,
+      tokenCacheSize: config.tokenCacheSize,
+    });
+    // Every in-flight forward listens for shutdown: thousands at once are expected, not a leak.
+    setMaxListeners(0, this.#shutdown.signal);
+    this.#reviewer = new AccessReviewer(this.upstream, this.metrics, config.accessReviewCacheTtlMs);
+    this.#tls = tls;
+    this.#server = https.createServer({
+      ...tls.context,
+      requestCert: tls.verifiesClientCertificates,
+      rejectUnauthorized: false,
+      noDelay: true,
+      keepAlive: true,
+      // Watches and exec sessions are long-lived: no request or socket timeouts on the listener.
+      requestTimeout: 0,
+    });
+    this.#server.timeout = 0;
+    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res));
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#handleUpgrade(req, socket, head));
+    this.#server.on('clientError', (err, socket) => {
+      this.log.debug({ err: err.message }, 'client connection error');
+      socket.destroy();
+    });
+  }
+
+  static async create(config: Config, deps: ProxyDependencies): Promise<TenantProxy> {
+    const { host } = parseHostPort(config.listen);
+    const tls = await ServingTls.load(
+      {
+        tlsCertFile: config.tlsCertFile,
+        tlsKeyFile: config.tlsKeyFile,
+        certDir: config.certDir,
+        clientCaFile: config.clientCaFile,
+        clusterCaPem: deps.upstream.caPem,
+        hosts: defaultServingHosts(host),
+      },
+      deps.log,
+    );
+    return new TenantProxy(config, deps, tls);
+  }
+
+  /** CA file of the generated serving certificate, when no --tls-cert-file was given. */
+  get servingCaFile(): string | undefined {
+    return this.#tls.generatedCaFile;
+  }
+
+  async start(): Promise<{ port: number; metricsPort: number | undefined }> {
+    await this.probe.start();
+    const { host, port } = parseHostPort(this.config.listen);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    this.#tls.watch(this.#server);
+    const actualPort = (this.#server.address() as AddressInfo).port;
+    let metricsPort: number | undefined;
+    if (this.config.metricsListen) {
+      const m = parseHostPort(this.config.metricsListen);
+      this.#metricsServer = http.createServer((req, res) => void this.#handleMetrics(req, res));
+      await new Promise<void>((resolve, reject) => {
+        this.#metricsServer?.once('error', reject);
+        this.#metricsServer?.listen(m.port, m.host, () => resolve());
+      });
+      metricsPort = (this.#metricsServer.address() as AddressInfo).port;
+    }
+    this.log.info({ listen: `${host}:${actualPort}`, metricsPort, upstream: this.upstream.server.href, credentials: this.upstream.source }, 'tenant-proxy listening');
+    return { port: actualPort, metricsPort };
+  }
+
+  get ready(): boolean {
+    return this.probe.ready && !this.#shutdown.signal.aborted;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
+    let identity: Identity | undefined;
+    let route: Route = 'forwarded';
+    let code: number;
+    this.#inFlight++;
+    try {
+      if (LOCAL_HEALTH_PATHS.has(info.path)) {
+        route = 'local';
+        code = this.#answerHealth(info.path, res);
+      } else {
+        const caller = await this.#authenticator.authenticate(req);
+        identity = await resolveImpersonation(req, caller, this.#reviewer);
+        code = await forward(req, res, identity, { upstream: this.upstream, timeoutMs: this.config.upstreamTimeoutMs, shutdown: this.#shutdown.signal });
+      }
+    } catch (err) {
+      route = 'rejected';
+      const status = toStatus(err);
+      if (!(err instanceof StatusError)) this.log.error({ err, path: info.path }, 'request failed');
+      sendStatus(res, status);
+      code = status.code;
+    } finally {
+      this.#inFlight--;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.metrics.requests.inc({ verb: info.verb, route, code: String(code) });
+    if (info.verb !== 'watch') this.metrics.requestDuration.observe({ route }, seconds);
+    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: req.url, status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
+  }
+
+  #answerHealth(path: string, res: ServerResponse): number {
+    if (path === '/readyz' && !this.ready) {
+      const reason = this.#shutdown.signal.aborted ? 'shutting down' : `upstream not ready: ${this.probe.lastError}`;
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end(`${reason}\n`);
+      return 503;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
+    return 200;
+  }
+
+  async #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const started = performance.now();
+    const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
+    let identity: Identity | undefined;
+    let code: number;
+    let route: Route = 'forwarded';
+    this.#upgrades.add(socket);
+    socket.once('close', () => this.#upgrades.delete(socket));
+    try {
+      if (this.#shutdown.signal.aborted) throw new StatusError(503, 'ServiceUnavailable', 'the proxy is shutting down');
+      const caller = await this.#authenticator.authenticate(req);
+      identity = await resolveImpersonation(req, caller, this.#reviewer);
+      code = await relayUpgrade(req, socket, head, identity, this.upstream, () => {
+        this.metrics.openUpgrades.inc();
+        return () => this.metrics.openUpgrades.dec();
+      });
+    } catch (err) {
+      route = 'rejected';
+      const status = toStatus(err);
+      rejectUpgrade(socket, status);
+      code = status.code;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.metrics.requests.inc({ verb: info.verb, route, code: String(code) });
+    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: req.url, upgrade: req.headers.upgrade, status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
+  }
+
+  async #handleMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/metrics') {
+      const body = await this.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(body);
+    } else if (LOCAL_HEALTH_PATHS.has(path)) {
+      this.#answerHealth(path, res);
+    } else {
+      res.writeHead(404).end();
+    }
+  }
+
+  /**
+   * Graceful stop: readiness fails at once, no new connections are accepted, watches end cleanly at an
+   * event boundary, in-flight requests get `graceMs` to finish; then every connection is closed.
+   */
+  async shutdown(graceMs = this.config.shutdownGracePeriodMs): Promise<void> {
+    if (this.#shutdown.signal.aborted) return;
+    this.log.info({ inFlight: this.#inFlight, upgrades: this.#upgrades.size }, 'shutting down');
+    this.#shutdown.abort();
+    this.probe.stop();
+    this.#tls.close();
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    this.#server.closeAllConnections();
+    for (const socket of this.#upgrades) socket.destroy();
+    await closed;
+    if (this.#metricsServer) {
+      this.#metricsServer.closeAllConnections();
+      await new Promise<void>((resolve) => this.#metricsServer?.close(() => resolve()));
+    }
+    this.upstream.close();
+    this.log.info('stopped');
+  }
+}

@@ -1,0 +1,131 @@
+// The listener's TLS material: the serving certificate (given, or a self-signed one generated and kept
+// in --cert-dir) and the CA bundle that verifies client certificates. Given files are polled and the
+// server's secure context is replaced when any of them changes; a bad new file is logged and the old
+// material kept.
+import { existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import type { Server } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { homedir, hostname } from 'node:os';
+import path from 'node:path';
+import type { SecureContextOptions } from 'node:tls';
+import type { Logger } from './log.ts';
+import { createCertificateAuthority, issueCertificate } from './pki.ts';
+
+const POLL_INTERVAL_MS = 2_000;
+const RENEW_BEFORE_MS = 7 * 86_400_000;
+
+export interface ServingTlsOptions {
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  certDir: string;
+  clientCaFile: string;
+  /** The upstream cluster CA: verifies client certificates when no --client-ca-file is given. */
+  clusterCaPem: string | undefined;
+  /** Host names and addresses the generated serving certificate must cover. */
+  hosts: string[];
+}
+
+export class ServingTls {
+  readonly #options: ServingTlsOptions;
+  readonly #log: Logger;
+  readonly #watched: string[] = [];
+  #context: SecureContextOptions = {};
+  /** The CA of a generated serving certificate, for clients to trust. */
+  generatedCaFile: string | undefined;
+
+  private constructor(options: ServingTlsOptions, log: Logger) {
+    this.#options = options;
+    this.#log = log;
+  }
+
+  static async load(options: ServingTlsOptions, log: Logger): Promise<ServingTls> {
+    const tls = new ServingTls(options, log);
+    if (!options.tlsCertFile) await tls.#ensureSelfSigned();
+    tls.#context = tls.#read();
+    return tls;
+  }
+
+  get context(): SecureContextOptions {
+    return this.#context;
+  }
+
+  get verifiesClientCertificates(): boolean {
+    return this.#context.ca !== undefined;
+  }
+
+  #files(): { cert: string; key: string } {
+    const o = this.#options;
+    return o.tlsCertFile ? { cert: o.tlsCertFile, key: o.tlsKeyFile } : { cert: path.join(this.#certDir(), 'serving.crt'), key: path.join(this.#certDir(), 'serving.key') };
+  }
+
+  #certDir(): string {
+    return this.#options.certDir || path.join(homedir(), '.cache/tenant-proxy/serving');
+  }
+
+  #read(): SecureContextOptions {
+    const files = this.#files();
+    const context: SecureContextOptions = { cert: readFileSync(files.cert), key: readFileSync(files.key) };
+    if (this.#options.clientCaFile) context.ca = readFileSync(this.#options.clientCaFile);
+    else if (this.#options.clusterCaPem) context.ca = this.#options.clusterCaPem;
+    return context;
+  }
+
+  async #ensureSelfSigned(): Promise<void> {
+    const dir = this.#certDir();
+    const caFile = path.join(dir, 'ca.crt');
+    const { cert, key } = this.#files();
+    this.generatedCaFile = caFile;
+    if (existsSync(cert) && existsSync(key) && existsSync(caFile) && this.#coversHosts(cert)) {
+      this.#log.info({ ca: caFile }, 'serving with the self-signed certificate generated earlier; clients must trust this CA');
+      return;
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const ca = await createCertificateAuthority(`tenant-proxy-serving-ca@${Math.floor(Date.now() / 1000)}`);
+    const serving = await issueCertificate(ca, { commonName: 'tenant-proxy', hosts: this.#options.hosts, usage: 'server', validDays: 365 });
+    writeFileSync(caFile, ca.certPem);
+    writeFileSync(cert, serving.certPem);
+    writeFileSync(key, serving.keyPem, { mode: 0o600 });
+    this.#log.info({ ca: caFile }, 'no --tls-cert-file: generated a self-signed serving certificate; clients must trust this CA');
+  }
+
+  #coversHosts(certFile: string): boolean {
+    try {
+      const cert = new X509Certificate(readFileSync(certFile));
+      if (Date.parse(cert.validTo) - Date.now() < RENEW_BEFORE_MS) return false;
+      const names = (cert.subjectAltName ?? '').split(', ').map((s) => s.replace(/^(DNS|IP Address):/, ''));
+      return this.#options.hosts.every((h) => names.includes(h));
+    } catch {
+      return false;
+    }
+  }
+
+  /** Polls the given files and swaps the server's secure context when they change. */
+  watch(server: Server): void {
+    const files = [this.#options.tlsCertFile, this.#options.tlsKeyFile, this.#options.clientCaFile].filter(Boolean);
+    for (const file of files) {
+      watchFile(file, { interval: POLL_INTERVAL_MS, persistent: false }, (curr, prev) => {
+        if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
+        try {
+          const next = this.#read();
+          server.setSecureContext(next);
+          this.#context = next;
+          this.#log.info({ file }, 'reloaded TLS material');
+        } catch (err) {
+          this.#log.error({ file, err: (err as Error).message }, 'could not reload TLS material; keeping the current one');
+        }
+      });
+      this.#watched.push(file);
+    }
+  }
+
+  close(): void {
+    for (const file of this.#watched.splice(0)) unwatchFile(file);
+  }
+}
+
+/** Names the generated serving certificate covers: loopback, the host name and the listen address. */
+export function defaultServingHosts(listenHost: string): string[] {
+  const hosts = new Set(['localhost', '127.0.0.1', '::1', hostname()]);
+  if (listenHost && listenHost !== '0.0.0.0' && listenHost !== '::') hosts.add(listenHost);
+  return [...hosts];
+}

@@ -1,0 +1,83 @@
+// Kubernetes `Status` errors: the one shape every error answer of the proxy takes, as the apiserver
+// writes it (empty fields omitted, details.kind holding the resource plural).
+import type { ServerResponse } from 'node:http';
+
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  causes?: { reason?: string; message?: string; field?: string }[];
+  retryAfterSeconds?: number;
+}
+
+export interface Status {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Failure' | 'Success';
+  message?: string;
+  reason?: string;
+  details?: StatusDetails;
+  code: number;
+}
+
+export type StatusReason =
+  | 'BadRequest'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'MethodNotAllowed'
+  | 'NotAcceptable'
+  | 'Gone'
+  | 'Expired'
+  | 'Invalid'
+  | 'TooManyRequests'
+  | 'InternalError'
+  | 'ServiceUnavailable'
+  | 'Timeout'
+  | 'BadGateway';
+
+/** An error that carries the Status to answer with. */
+export class StatusError extends Error {
+  readonly status: Status;
+  constructor(code: number, reason: StatusReason | '', message: string, details?: StatusDetails) {
+    super(message);
+    this.status = failure(code, reason, message, details);
+  }
+  get code(): number {
+    return this.status.code;
+  }
+}
+
+export function failure(code: number, reason: StatusReason | '', message: string, details?: StatusDetails): Status {
+  const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, code };
+  if (reason) status.reason = reason;
+  if (details && Object.keys(details).length > 0) status.details = details;
+  return status;
+}
+
+export const unauthorized = (): StatusError => new StatusError(401, 'Unauthorized', 'Unauthorized');
+export const badRequest = (message: string): StatusError => new StatusError(400, 'BadRequest', message);
+
+/** The apiserver's 404: `namespaces "x" not found`, `tenants.capsule.clastix.io "x" not found`. */
+export function notFound(resource: string, group: string, name: string): StatusError {
+  const qualified = group ? `${resource}.${group}` : resource;
+  return new StatusError(404, 'NotFound', `${qualified} "${name}" not found`, { name, group: group || undefined, kind: resource });
+}
+
+export function sendStatus(res: ServerResponse, status: Status, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(status);
+  res.writeHead(status.code, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
+  res.end(body);
+}
+
+/** Converts anything thrown into the Status to answer with (500 for what was not a StatusError). */
+export function toStatus(err: unknown): Status {
+  if (err instanceof StatusError) return err.status;
+  const message = err instanceof Error ? err.message : String(err);
+  return failure(500, 'InternalError', `Internal error occurred: ${message}`);
+}
