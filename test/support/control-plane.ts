@@ -48,6 +48,11 @@ export interface StartOptions {
   dir?: string;
   controllerManager?: boolean;
   log?: (message: string) => void;
+  /**
+   * Let this process exit while the control plane runs (a test file run alone): its exit hook then
+   * kills the processes and removes the directory.
+   */
+  unref?: boolean;
 }
 
 export function ensureBinaries(log: (m: string) => void = () => {}): void {
@@ -62,12 +67,14 @@ export class ControlPlane {
   readonly admin: KubeHttp;
   readonly #owned: boolean;
   readonly #children = new Map<Component, ChildProcess>();
+  readonly #unref: boolean;
   #ca: CertificateAuthority | undefined;
   #exitHook: (() => void) | undefined;
 
-  private constructor(state: ControlPlaneState, owned: boolean) {
+  private constructor(state: ControlPlaneState, owned: boolean, unref = false) {
     this.state = state;
     this.#owned = owned;
+    this.#unref = unref;
     this.caPem = readFileSync(this.pkiPath('ca.crt'), 'utf8');
     this.admin = new KubeHttp(state.server, this.adminCredentials());
   }
@@ -102,7 +109,7 @@ export class ControlPlane {
     writeTokenFile(dir, tokens);
     writeAuditPolicy(dir);
     writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state, null, 2));
-    const cp = new ControlPlane(state, true);
+    const cp = new ControlPlane(state, true, options.unref === true);
     cp.#installExitHook();
     log(`starting etcd, kube-apiserver${options.controllerManager === false ? '' : ', kube-controller-manager'} in ${dir}`);
     try {
@@ -189,6 +196,7 @@ export class ControlPlane {
     const logFd = openSync(path.join(this.state.dir, `${component}.log`), 'a');
     const child = spawn(binary, this.#args(component), { stdio: ['ignore', logFd, logFd], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } });
     closeSync(logFd);
+    if (this.#unref) child.unref();
     child.on('error', (err) => {
       throw new Error(`${component}: could not start ${binary}: ${err.message}`);
     });
@@ -269,6 +277,7 @@ export class ControlPlane {
   #installExitHook(): void {
     this.#exitHook = () => {
       for (const child of this.#children.values()) child.kill('SIGKILL');
+      if (this.#unref) rmSync(this.state.dir, { recursive: true, force: true });
     };
     process.on('exit', this.#exitHook);
   }
