@@ -116,17 +116,32 @@ export function bearerToken(req: IncomingMessage): string | undefined {
     if (!m || !m[1]) throw unauthorized();
     return m[1];
   }
+  // As the apiserver's websocket ProtocolAuthenticator: websocket upgrades only, exactly one token
+  // subprotocol, unpadded base64url of valid UTF-8, and at least one other subprotocol to answer with.
   const protocols = req.headers['sec-websocket-protocol'];
-  if (protocols === undefined) return undefined;
-  for (const p of protocols.split(',').map((s) => s.trim())) {
-    if (!p.startsWith(BEARER_PROTOCOL_PREFIX)) continue;
-    const encoded = p.slice(BEARER_PROTOCOL_PREFIX.length);
-    if (!/^[A-Za-z0-9_-]+$/.test(encoded)) throw unauthorized();
-    const token = Buffer.from(encoded, 'base64url').toString('utf8');
-    if (!token || /\s/.test(token)) throw unauthorized();
-    return token;
+  if (protocols === undefined || !isWebSocketRequest(req)) return undefined;
+  const offered = protocols.split(',').map((s) => s.trim());
+  const tokens = offered.filter((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
+  if (tokens.length === 0) return undefined;
+  if (tokens.length > 1 || tokens.length === offered.length) throw unauthorized();
+  const encoded = (tokens[0] ?? '').slice(BEARER_PROTOCOL_PREFIX.length);
+  if (!/^[A-Za-z0-9_-]+$/.test(encoded) || encoded.length % 4 === 1) throw unauthorized();
+  let token: string;
+  try {
+    token = UTF8.decode(Buffer.from(encoded, 'base64url'));
+  } catch {
+    throw unauthorized();
   }
-  return undefined;
+  if (!token || /\s/.test(token)) throw unauthorized();
+  return token;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** wsstream.IsWebSocketRequest: `Upgrade: websocket` and a Connection header naming upgrade. */
+function isWebSocketRequest(req: IncomingMessage): boolean {
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return false;
+  return (req.headers.connection ?? '').toLowerCase().includes('upgrade');
 }
 
 /** Time until a JWT's `exp`, or Infinity for opaque tokens (no expiry to respect). */

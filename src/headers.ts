@@ -18,7 +18,7 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
  * they can never remove the impersonation headers the proxy adds. For upgrades, Connection/Upgrade are
  * kept and a bearer-token websocket subprotocol is removed from the offered list.
  */
-export function upstreamRequestHeaders(req: IncomingMessage, identity: Identity, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
+export function upstreamRequestHeaders(req: IncomingMessage, identity: Identity | undefined, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
   const named = connectionTokens(req.headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const [name, values] of Object.entries(req.headersDistinct)) {
@@ -37,7 +37,8 @@ export function upstreamRequestHeaders(req: IncomingMessage, identity: Identity,
       else delete out['sec-websocket-protocol'];
     }
   }
-  return { ...out, ...impersonationHeaders(identity) };
+  // No identity: the request runs as the proxy itself (a write a tenant grant allows).
+  return identity ? { ...out, ...impersonationHeaders(identity) } : out;
 }
 
 /** The upstream response's headers minus hop-by-hop ones, for the client. */

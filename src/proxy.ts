@@ -20,6 +20,8 @@ import { StatusError, sendStatus, toStatus } from './status.ts';
 import { relayUpgrade, rejectUpgrade } from './upgrade.ts';
 import type { Upstream } from './upstream.ts';
 import { UpstreamProbe } from './upstream-probe.ts';
+import { TenantEngine } from './tenant-engine.ts';
+import { TenantApi } from './serve/tenant-api.ts';
 
 const LOCAL_HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 
@@ -29,7 +31,7 @@ export interface ProxyDependencies {
   metrics?: ProxyMetrics;
 }
 
-type Route = 'forwarded' | 'local' | 'rejected';
+type Route = 'forwarded' | 'local' | 'rejected' | 'served' | 'granted-write';
 
 export class TenantProxy {
   readonly config: Config;
@@ -37,6 +39,7 @@ export class TenantProxy {
   readonly log: Logger;
   readonly metrics: ProxyMetrics;
   readonly probe: UpstreamProbe;
+  readonly engine: TenantEngine;
   readonly #authenticator: Authenticator;
   readonly #reviewer: AccessReviewer;
   readonly #tls: ServingTls;
@@ -52,6 +55,7 @@ export class TenantProxy {
     this.log = deps.log;
     this.metrics = deps.metrics ?? new ProxyMetrics();
     this.probe = new UpstreamProbe(this.upstream, this.log, this.metrics);
+    this.engine = new TenantEngine(this.upstream, this.log, config.ignoredUserGroups, this.metrics);
     this.#authenticator = new Authenticator({
       upstream: this.upstream,
       metrics: this.metrics,
@@ -104,6 +108,7 @@ export class TenantProxy {
 
   async start(): Promise<{ port: number; metricsPort: number | undefined }> {
     await this.probe.start();
+    this.engine.start();
     const { host, port } = parseHostPort(this.config.listen);
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
@@ -125,8 +130,9 @@ export class TenantProxy {
     return { port: actualPort, metricsPort };
   }
 
+  /** Ready while the upstream answers and the tenant state is loaded. */
   get ready(): boolean {
-    return this.probe.ready && !this.#shutdown.signal.aborted;
+    return this.probe.ready && this.engine.synced && !this.#shutdown.signal.aborted;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -143,13 +149,20 @@ export class TenantProxy {
       } else {
         const caller = await this.#authenticator.authenticate(req);
         identity = await resolveImpersonation(req, caller, this.#reviewer);
-        code = await forward(req, res, identity, { upstream: this.upstream, timeoutMs: this.config.upstreamTimeoutMs, shutdown: this.#shutdown.signal });
+        const outcome = await this.engine.api.handle(req, res, identity, info);
+        if (outcome) {
+          route = outcome.route;
+          code = outcome.code;
+        } else {
+          code = await forward(req, res, identity, { upstream: this.upstream, timeoutMs: this.config.upstreamTimeoutMs, shutdown: this.#shutdown.signal });
+        }
       }
     } catch (err) {
-      route = 'rejected';
+      // forward() answers its own failures; what is thrown after authentication comes from serving.
+      route = identity === undefined ? 'rejected' : 'served';
       const status = toStatus(err);
       if (!(err instanceof StatusError)) this.log.error({ err, path: info.path }, 'request failed');
-      sendStatus(res, status);
+      sendStatus(res, status, {}, identity ? TenantApi.statusBody(status, req.headers.accept) : JSON.stringify(status));
       code = status.code;
     } finally {
       this.#inFlight--;
@@ -182,7 +195,10 @@ export class TenantProxy {
       if (this.#shutdown.signal.aborted) throw new StatusError(503, 'ServiceUnavailable', 'the proxy is shutting down');
       const caller = await this.#authenticator.authenticate(req);
       identity = await resolveImpersonation(req, caller, this.#reviewer);
-      code = await relayUpgrade(req, socket, head, identity, this.upstream, () => {
+      if (await this.engine.api.handleUpgrade(req, socket, head, identity, info)) {
+        route = 'served';
+        code = 101;
+      } else code = await relayUpgrade(req, socket, head, identity, this.upstream, () => {
         this.metrics.openUpgrades.inc();
         return () => this.metrics.openUpgrades.dec();
       });
@@ -218,6 +234,7 @@ export class TenantProxy {
     this.log.info({ inFlight: this.#inFlight, upgrades: this.#upgrades.size }, 'shutting down');
     this.#shutdown.abort();
     this.probe.stop();
+    this.engine.api.close();
     this.#tls.close();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
@@ -230,6 +247,7 @@ export class TenantProxy {
       this.#metricsServer.closeAllConnections();
       await new Promise<void>((resolve) => this.#metricsServer?.close(() => resolve()));
     }
+    this.engine.stop();
     this.upstream.close();
     this.log.info('stopped');
   }

@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
 import type { Server } from 'node:https';
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
@@ -92,8 +93,8 @@ export class ServingTls {
     try {
       const cert = new X509Certificate(readFileSync(certFile));
       if (Date.parse(cert.validTo) - Date.now() < RENEW_BEFORE_MS) return false;
-      const names = (cert.subjectAltName ?? '').split(', ').map((s) => s.replace(/^(DNS|IP Address):/, ''));
-      return this.#options.hosts.every((h) => names.includes(h));
+      // checkIP/checkHost rather than the subjectAltName text, which spells ::1 as 0:0:0:0:0:0:0:1.
+      return this.#options.hosts.every((h) => (isIP(h) ? cert.checkIP(h) : cert.checkHost(h)) !== undefined);
     } catch {
       return false;
     }

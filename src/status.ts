@@ -65,12 +65,12 @@ export function notFound(resource: string, group: string, name: string): StatusE
   return new StatusError(404, 'NotFound', `${qualified} "${name}" not found`, { name, group: group || undefined, kind: resource });
 }
 
-export function sendStatus(res: ServerResponse, status: Status, headers: Record<string, string> = {}): void {
+export function sendStatus(res: ServerResponse, status: Status, headers: Record<string, string> = {}, body = JSON.stringify(status)): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify(status);
+  if (status.code === 429 && status.details?.retryAfterSeconds !== undefined) headers = { 'retry-after': String(status.details.retryAfterSeconds), ...headers };
   res.writeHead(status.code, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
   res.end(body);
 }

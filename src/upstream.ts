@@ -10,6 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { homedir } from 'node:os';
+import { isIPv6 } from 'node:net';
 import path from 'node:path';
 
 const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -98,6 +99,10 @@ export async function loadUpstream(options: UpstreamOptions = {}): Promise<Upstr
     source = `kubeconfig ${options.kubeconfig}`;
   } else if (env.KUBERNETES_SERVICE_HOST && existsSync(path.join(inClusterDir, 'token'))) {
     kc.loadFromCluster(inClusterRoot);
+    // client-node reads the service host and port from process.env: take them from `env` instead.
+    const host = env.KUBERNETES_SERVICE_HOST;
+    const server = `https://${isIPv6(host) ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT || '443'}`;
+    kc.clusters = kc.clusters.map((c) => ({ ...c, server }));
     source = `in-cluster service account (${inClusterDir})`;
   } else if (env.KUBECONFIG) {
     for (const file of env.KUBECONFIG.split(path.delimiter).filter(Boolean)) {

@@ -1,0 +1,37 @@
+// Which request paths the proxy can answer from its own state: the resource types it watches, at the
+// API versions it serves them (ingressclasses also at networking.k8s.io/v1beta1), plus types named by
+// clusterResources rules once their informers run.
+import { GATEWAY_CLASSES, INGRESS_CLASSES, NAMESPACES, NODES, PERSISTENT_VOLUMES, PRIORITY_CLASSES, RUNTIME_CLASSES, STORAGE_CLASSES, TENANTS, typeId, type ResourceType } from '../../streams/resource-type.ts';
+
+export const BUILT_IN_SERVED: readonly ResourceType[] = [NAMESPACES, NODES, PERSISTENT_VOLUMES, STORAGE_CLASSES, INGRESS_CLASSES, PRIORITY_CLASSES, RUNTIME_CLASSES, GATEWAY_CLASSES, TENANTS];
+
+/** Extra versions served from the same informer (the objects differ only in apiVersion). */
+const EXTRA_VERSIONS: Readonly<Record<string, readonly string[]>> = { [typeId(INGRESS_CLASSES)]: ['v1beta1'] };
+
+export class ServedTypes {
+  readonly #types = new Map<string, ResourceType>();
+
+  constructor() {
+    for (const type of BUILT_IN_SERVED) this.add(type);
+  }
+
+  add(type: ResourceType): void {
+    this.#types.set(typeId(type), type);
+  }
+
+  remove(type: ResourceType): void {
+    if (!BUILT_IN_SERVED.includes(type)) this.#types.delete(typeId(type));
+  }
+
+  /** The watched type for a request's group/version/resource, if the proxy serves that version. */
+  resolve(group: string, version: string, resource: string): ResourceType | undefined {
+    const type = this.#types.get(`${group}/${resource}`);
+    if (!type) return undefined;
+    if (type.version === version || EXTRA_VERSIONS[typeId(type)]?.includes(version)) return type;
+    return undefined;
+  }
+
+  all(): IterableIterator<ResourceType> {
+    return this.#types.values();
+  }
+}

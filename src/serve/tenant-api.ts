@@ -1,0 +1,227 @@
+// The tenant side of the proxy: decides, for an authenticated request, whether the proxy answers it
+// from its own state (list/get/watch of a granted cluster-scoped kind; writes the tenant is granted;
+// self access reviews) or forwards it unchanged. Users in ignored groups and users without any tenant
+// access are always forwarded; so is anything outside a scope, so the user's own RBAC decides.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { BEARER_PROTOCOL_PREFIX } from '../authenticate.ts';
+import type { Identity } from '../identity.ts';
+import type { Logger } from '../log.ts';
+import { parseListOptions } from '../query/list-options.ts';
+import type { RequestInfo } from '../request-info.ts';
+import { StatusError, type Status } from '../status.ts';
+import { isTenantUser, type Access, type TenantDirectory } from '../tenancy/directory.ts';
+import { GRANTED_KINDS, isVisible, scopeFor, type Scope } from '../tenancy/scope.ts';
+import type { Projections } from '../views/projections.ts';
+import type { View } from '../views/view.ts';
+import { typeId, type ResourceType, groupVersion } from '../../streams/resource-type.ts';
+import type { Reflector } from '../../streams/reflector.ts';
+import type { EventClock } from '../../streams/position.ts';
+import { acceptsPlainJson, negotiate } from './media.ts';
+import type { Printers } from './printers.ts';
+import { serveGet, serveList, startWatch, type ReadTarget } from './reads.ts';
+import type { ServedTypes } from './served-types.ts';
+import { ListSnapshots } from './snapshots.ts';
+import { WatchHub } from './watch-hub.ts';
+import { HttpWatchSink, WebSocketWatchSink } from './watch-sink.ts';
+import type { Watcher } from './watcher.ts';
+import { answerSelfAccessReview, answerSelfSubjectReview, augmentRulesReview, isSelfReview } from './self-reviews.ts';
+import { performGrantedWrite } from './granted-writes.ts';
+import type { Upstream } from '../upstream.ts';
+
+export interface TenantApiDependencies {
+  clock: EventClock;
+  projections: Projections;
+  directory: TenantDirectory;
+  served: ServedTypes;
+  printers: Printers;
+  reflector(type: ResourceType): Reflector | undefined;
+  /** Types that must be synced before any tenant request is answered. */
+  tenancyTypes: readonly ResourceType[];
+  ignoredGroups: readonly string[];
+  upstream: Upstream;
+  log: Logger;
+}
+
+/** What the proxy did with a request it handled itself. */
+export interface Outcome {
+  code: number;
+  route: 'served' | 'granted-write' | 'local';
+}
+
+const ACCESS_CACHE_SIZE = 10_000;
+
+export class TenantApi {
+  readonly #deps: TenantApiDependencies;
+  readonly #snapshots = new ListSnapshots();
+  readonly watchHub: WatchHub;
+  readonly #access = new Map<string, { version: number; access: Access }>();
+  readonly #wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => [...protocols].find((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX)) ?? false });
+  readonly #watcherIdentity = new WeakMap<Watcher, Identity>();
+
+  constructor(deps: TenantApiDependencies) {
+    this.#deps = deps;
+    this.watchHub = new WatchHub(deps.projections, () => deps.clock.now);
+    this.watchHub.setRescope((watcher) => {
+      const identity = this.#watcherIdentity.get(watcher);
+      if (!identity) return watcher.view;
+      const scope = scopeFor(watcher.view.scope.type, this.accessOf(identity));
+      return scope ? deps.projections.view(scope) : undefined;
+    });
+  }
+
+  identityKey(identity: Identity): string {
+    return JSON.stringify([identity.user, [...identity.groups].sort()]);
+  }
+
+  accessOf(identity: Identity): Access {
+    const key = this.identityKey(identity);
+    const version = this.#deps.directory.version;
+    const cached = this.#access.get(key);
+    if (cached && cached.version === version) return cached.access;
+    const access = this.#deps.directory.accessOf(identity);
+    if (this.#access.size >= ACCESS_CACHE_SIZE) this.#access.clear();
+    this.#access.set(key, { version, access });
+    return access;
+  }
+
+  #ignored(identity: Identity): boolean {
+    return identity.groups.some((g) => this.#deps.ignoredGroups.includes(g));
+  }
+
+  /** Ready when every informer a tenant answer depends on has listed once (absent CRDs count as empty). */
+  ready(type?: ResourceType): boolean {
+    const types = type ? [...this.#deps.tenancyTypes, type] : this.#deps.tenancyTypes;
+    return types.every((t) => {
+      const state = this.#deps.reflector(t)?.state;
+      return state === 'synced' || state === 'absent';
+    });
+  }
+
+  #notReady(): StatusError {
+    return new StatusError(429, 'TooManyRequests', 'tenant-proxy is still loading the cluster state; retry shortly', { retryAfterSeconds: 1 });
+  }
+
+  /**
+   * Serves the request if it is the proxy's to answer. Resolves undefined when it must be forwarded.
+   */
+  async handle(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
+    if (!info.isResourceRequest || this.#ignored(identity)) return undefined;
+    if (isSelfReview(info)) return this.#selfReview(req, res, identity, info);
+    const target = this.#target(identity, info);
+    if (!target) return undefined;
+    const { type, scope } = target;
+    const readVerb = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
+    if (info.subresource !== '' || (!readVerb && !this.#grantedWrite(target.access, type, info.verb))) return undefined;
+    if (!this.ready(type)) throw this.#notReady();
+    if (!readVerb) {
+      const visible = this.#deps.projections.view(scope).get(info.name);
+      if (!visible) return undefined; // not theirs: forwarded, their RBAC answers
+      const code = await performGrantedWrite(req, res, identity, info, this.#deps.upstream, this.#deps.log);
+      return { code, route: 'granted-write' };
+    }
+    return { code: await this.#read(req, res, identity, info, type, scope), route: 'served' };
+  }
+
+  #target(identity: Identity, info: RequestInfo): { type: ResourceType; scope: Scope; access: Access } | undefined {
+    const type = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
+    if (!type) return undefined;
+    // Cluster-scoped only; namespaces appear with namespace = their own name.
+    if (info.namespace !== '' && !(typeId(type) === '/namespaces' && info.namespace === info.name)) return undefined;
+    const access = this.accessOf(identity);
+    if (!isTenantUser(access)) return undefined;
+    const scope = scopeFor(type, access);
+    return scope ? { type, scope, access } : undefined;
+  }
+
+  #grantedWrite(access: Access, type: ResourceType, verb: string): boolean {
+    const kind = GRANTED_KINDS[typeId(type)];
+    if (!kind) return false;
+    const operation = verb === 'update' || verb === 'patch' ? 'Update' : verb === 'delete' ? 'Delete' : undefined;
+    if (!operation) return false;
+    return [...access.tenants.values()].some((grants) => grants.get(kind)?.has(operation));
+  }
+
+  async #read(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
+    const media = negotiate(req.headers.accept);
+    if (media.kind === 'not-acceptable') throw new StatusError(406, 'NotAcceptable', '406: Not Acceptable');
+    const view = this.#deps.projections.view(scope);
+    const options = parseListOptions(info.query, type.group, type.resource, { table: media.kind === 'table' });
+    const target: ReadTarget = {
+      type,
+      apiVersion: groupVersion({ group: type.group, version: info.apiVersion }),
+      view,
+      printer: media.kind === 'table' ? this.#deps.printers.printer(type, info.apiVersion) : undefined,
+      includeObject: options.includeObject === '' ? 'Metadata' : options.includeObject,
+    };
+    if (info.verb === 'get') {
+      return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
+    }
+    if (info.verb === 'list') return serveList(res, target, options, this.#deps.clock, this.#snapshots);
+    const accept = () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
+      res.flushHeaders();
+      return new HttpWatchSink(res);
+    };
+    const watcher = await startWatch({ target, options, accept, hub: this.watchHub, clock: this.#deps.clock, identityKey: this.identityKey(identity) });
+    this.#watcherIdentity.set(watcher, identity);
+    await new Promise<void>((resolve) => (watcher.closed ? resolve() : res.once('close', () => resolve())));
+    watcher.close();
+    return 200;
+  }
+
+  /** Objects a Get-only clusterResources rule lets the identity read by name, though not list. */
+  #getOnly(scope: Scope, name: string): import('../../streams/kube-object.ts').KubeObject | undefined {
+    if (!scope.rules.some((r) => r.get && !r.list)) return undefined;
+    const object = this.#deps.reflector(scope.type)?.get(name);
+    return object && isVisible(scope, object, this.#deps.directory, 'get') ? object : undefined;
+  }
+
+  /** A websocket watch of a served type: handled here (true), or to be relayed upstream (false). */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity, info: RequestInfo): Promise<boolean> {
+    if (info.verb !== 'watch' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || this.#ignored(identity)) return false;
+    const target = this.#target(identity, info);
+    if (!target || info.subresource !== '') return false;
+    if (!this.ready(target.type)) throw this.#notReady();
+    const options = parseListOptions(info.query, target.type.group, target.type.resource);
+    const view: View = this.#deps.projections.view(target.scope);
+    const readTarget: ReadTarget = { type: target.type, apiVersion: groupVersion({ group: target.type.group, version: info.apiVersion }), view, printer: undefined, includeObject: 'Metadata' };
+    const accept = async () => new WebSocketWatchSink(await new Promise<import('ws').WebSocket>((resolve) => this.#wss.handleUpgrade(req, socket, head, resolve)));
+    const watcher = await startWatch({ target: readTarget, options, accept, hub: this.watchHub, clock: this.#deps.clock, identityKey: this.identityKey(identity) });
+    this.#watcherIdentity.set(watcher, identity);
+    return true;
+  }
+
+  async #selfReview(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
+    if (info.resource === 'selfsubjectreviews') return { code: answerSelfSubjectReview(req, res, identity, info), route: 'local' };
+    const access = this.accessOf(identity);
+    if (!isTenantUser(access)) return undefined;
+    const scopeOf = (group: string, version: string, resource: string) => {
+      const type = this.#deps.served.resolve(group, version || this.#versionOf(group, resource), resource);
+      return type ? scopeFor(type, access) : undefined;
+    };
+    if (info.resource === 'selfsubjectaccessreviews') return answerSelfAccessReview(req, res, scopeOf, this.#deps.upstream, identity);
+    if (info.resource === 'selfsubjectrulesreviews') return augmentRulesReview(req, res, scopeOf, [...this.#deps.served.all()], this.#deps.upstream, identity);
+    return undefined;
+  }
+
+  #versionOf(group: string, resource: string): string {
+    for (const t of this.#deps.served.all()) if (t.group === group && t.resource === resource) return t.version;
+    return '';
+  }
+
+  close(): void {
+    this.watchHub.closeAll();
+    this.watchHub.stop();
+    for (const client of this.#wss.clients) client.terminate();
+  }
+
+  /** Error answers of served requests: compact JSON, or indented when the client cannot take JSON. */
+  static statusBody(status: Status, accept: string | undefined): string {
+    if (acceptsPlainJson(accept)) return JSON.stringify(status);
+    // The apiserver's fallback encoder: indented; its 406 carries an empty details object.
+    const shown = status.code === 406 ? { kind: status.kind, apiVersion: status.apiVersion, metadata: {}, status: status.status, message: status.message, reason: status.reason, details: {}, code: 406 } : status;
+    return `${JSON.stringify(shown, null, 2)}\n`;
+  }
+}

@@ -1,0 +1,114 @@
+// Where a watcher's bytes go: a chunked HTTP response (one JSON line per event) or a websocket (one
+// text message per event). Both report backpressure the same way: write() returns false once the
+// socket's buffer is past its high-water mark, and `drain` fires when it has emptied.
+import type { ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
+
+export interface WatchSink {
+  /** Queues bytes; false when the client is not keeping up (wait for onDrain). */
+  write(chunk: Buffer): boolean;
+  /** Ends the stream cleanly. */
+  end(): void;
+  onDrain(listener: () => void): void;
+  onClose(listener: () => void): void;
+  readonly closed: boolean;
+  /** Bytes accepted but not yet handed to the kernel. */
+  readonly buffered: number;
+  cork(): void;
+  uncork(): void;
+}
+
+export class HttpWatchSink implements WatchSink {
+  readonly #res: ServerResponse;
+
+  constructor(res: ServerResponse) {
+    this.#res = res;
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.#res.write(chunk);
+  }
+
+  end(): void {
+    if (!this.#res.writableEnded) this.#res.end();
+  }
+
+  onDrain(listener: () => void): void {
+    this.#res.on('drain', listener);
+  }
+
+  onClose(listener: () => void): void {
+    this.#res.on('close', listener);
+  }
+
+  get closed(): boolean {
+    return this.#res.writableEnded || this.#res.destroyed;
+  }
+
+  get buffered(): number {
+    return this.#res.writableLength;
+  }
+
+  cork(): void {
+    this.#res.socket?.cork();
+  }
+
+  uncork(): void {
+    this.#res.socket?.uncork();
+  }
+}
+
+const WEBSOCKET_HIGH_WATER_BYTES = 64 * 1024;
+
+export class WebSocketWatchSink implements WatchSink {
+  readonly #ws: WebSocket;
+  readonly #drainListeners: (() => void)[] = [];
+  #waitingForDrain = false;
+
+  constructor(ws: WebSocket) {
+    this.#ws = ws;
+    // Client messages are ignored, as the apiserver does.
+    ws.on('message', () => {});
+  }
+
+  write(chunk: Buffer): boolean {
+    // One event per text message, without the line terminator.
+    const end = chunk.length > 0 && chunk[chunk.length - 1] === 0x0a ? chunk.length - 1 : chunk.length;
+    this.#ws.send(chunk.subarray(0, end), { binary: false });
+    if (this.#ws.bufferedAmount <= WEBSOCKET_HIGH_WATER_BYTES) return true;
+    if (!this.#waitingForDrain) {
+      this.#waitingForDrain = true;
+      // ws has no drain event of its own: follow the underlying socket's.
+      const socket = (this.#ws as unknown as { _socket?: import('node:net').Socket })._socket;
+      socket?.once('drain', () => {
+        this.#waitingForDrain = false;
+        for (const l of this.#drainListeners) l();
+      });
+    }
+    return false;
+  }
+
+  end(): void {
+    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1000);
+  }
+
+  onDrain(listener: () => void): void {
+    this.#drainListeners.push(listener);
+  }
+
+  onClose(listener: () => void): void {
+    this.#ws.on('close', listener);
+  }
+
+  get closed(): boolean {
+    return this.#ws.readyState !== this.#ws.OPEN;
+  }
+
+  get buffered(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  cork(): void {}
+
+  uncork(): void {}
+}

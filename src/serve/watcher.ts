@@ -1,0 +1,238 @@
+// One client's watch on a view: filters the view's events through the client's selectors (turning
+// MODIFIED into ADDED/DELETED when an object crosses them, as the apiserver's cacher does), encodes them
+// (shared bytes for JSON; Tables carry per-watcher column definitions and a fresh Age), and writes them.
+//
+// Backpressure: a watcher never buffers events of its own. When its socket is full it stops writing and
+// remembers its position; on drain it catches up from the view's history. If the history no longer
+// reaches back that far, it gets an ERROR 410 Expired and the stream ends — memory stays bounded and
+// one slow client never delays the others.
+import { labelsOf, withResourceVersion, type KubeObject } from '../../streams/kube-object.ts';
+import { comparePositions, formatPosition, type Position } from '../../streams/position.ts';
+import type { ResourceType } from '../../streams/resource-type.ts';
+import type { FieldSelector } from '../query/field-selector.ts';
+import type { LabelSelector } from '../query/label-selector.ts';
+import type { TablePrinter } from '../table/printers.ts';
+import type { IncludeObject } from '../table/table.ts';
+import { failure } from '../status.ts';
+import { atVersion, bookmarkLine, jsonEventLine, tableEventLine } from './encoding.ts';
+import type { View, ViewEvent, ViewListener } from '../views/view.ts';
+import type { WatchSink } from './watch-sink.ts';
+
+export interface WatcherOptions {
+  type: ResourceType;
+  apiVersion: string;
+  /** Table printer when the client asked for Tables. */
+  printer: TablePrinter | undefined;
+  includeObject: IncludeObject;
+  labelSelector: LabelSelector;
+  fieldSelector: FieldSelector;
+  bookmarks: boolean;
+  deadlineMs: number;
+  /** Identity key, to regroup watchers when access changes. */
+  identityKey: string;
+}
+
+type Emitted = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject };
+
+const deletedAt = new WeakMap<KubeObject, Map<string, KubeObject>>();
+
+/** `object` at resourceVersion `rv`, shared by every watcher that needs that same DELETED. */
+function atResourceVersion(object: KubeObject, rv: string): KubeObject {
+  if (object.metadata.resourceVersion === rv) return object;
+  let byRv = deletedAt.get(object);
+  if (!byRv) deletedAt.set(object, (byRv = new Map()));
+  let copy = byRv.get(rv);
+  if (!copy) byRv.set(rv, (copy = withResourceVersion(object, rv)));
+  return copy;
+}
+
+export class Watcher implements ViewListener {
+  readonly options: WatcherOptions;
+  readonly #sink: WatchSink;
+  #view: View;
+  #position: Position;
+  #paused = false;
+  #closed = false;
+  #sentColumns = false;
+  lastWriteAt = Date.now();
+  #finalBookmarkSent = false;
+  readonly #onClosed: (w: Watcher) => void;
+
+  constructor(view: View, sink: WatchSink, options: WatcherOptions, position: Position, onClosed: (w: Watcher) => void) {
+    this.#view = view;
+    this.#sink = sink;
+    this.options = options;
+    this.#position = position;
+    this.#onClosed = onClosed;
+    sink.onDrain(() => this.#catchUp());
+    sink.onClose(() => this.close());
+  }
+
+  get view(): View {
+    return this.#view;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  passes(object: KubeObject | undefined): boolean {
+    return object !== undefined && this.options.labelSelector.matches(labelsOf(object)) && this.options.fieldSelector.matches(object);
+  }
+
+  /** Starts with ADDED for every current object (resourceVersion "" / "0" / sendInitialEvents). */
+  startWithInitialEvents(endBookmark: boolean, bookmarkPosition: Position): void {
+    this.#sink.cork();
+    for (const object of this.#view.items()) if (this.passes(object)) this.#write({ type: 'ADDED', object });
+    if (endBookmark) this.#writeBookmark(bookmarkPosition, { 'k8s.io/initial-events-end': 'true' });
+    this.#sink.uncork();
+    this.#view.listeners.add(this);
+  }
+
+  /** Starts from a resourceVersion: replays the view's history after it, or answers 410. */
+  startFrom(position: Position): void {
+    const history = this.#view.log.since(position);
+    if (!history.ok) {
+      this.expire(`too old resource version: ${formatPosition(position)} (${formatPosition(history.oldest)})`);
+      return;
+    }
+    this.#deliverAll(history.events);
+    this.#view.listeners.add(this);
+  }
+
+  deliver(view: View, events: readonly ViewEvent[]): void {
+    if (view !== this.#view || this.#closed || this.#paused) return;
+    this.#deliverAll(events);
+  }
+
+  #deliverAll(events: readonly ViewEvent[]): void {
+    this.#sink.cork();
+    for (const event of events) {
+      if (comparePositions(event.position, this.#position) <= 0) continue;
+      this.#position = event.position;
+      const emitted = this.#filter(event);
+      if (emitted) this.#write(emitted);
+    }
+    this.#sink.uncork();
+  }
+
+  #filter(event: ViewEvent): Emitted | undefined {
+    switch (event.type) {
+      case 'ADDED':
+        return this.passes(event.object) ? { type: 'ADDED', object: event.object } : undefined;
+      case 'DELETED':
+        return this.passes(event.previous ?? event.object) ? { type: 'DELETED', object: event.object } : undefined;
+      case 'MODIFIED': {
+        const now = this.passes(event.object);
+        const before = this.passes(event.previous);
+        if (now) return { type: before ? 'MODIFIED' : 'ADDED', object: event.object };
+        if (before && event.previous) return { type: 'DELETED', object: atResourceVersion(event.previous, event.object.metadata.resourceVersion ?? '') };
+        return undefined;
+      }
+    }
+  }
+
+  #write(event: Emitted): void {
+    const object = atVersion(event.object, this.options.apiVersion);
+    let line: Buffer;
+    if (this.options.printer) {
+      line = tableEventLine(event.type, this.options.printer, object, this.options.includeObject, !this.#sentColumns, Date.now());
+      this.#sentColumns = true;
+    } else {
+      line = jsonEventLine(event.type, object);
+    }
+    this.#send(line);
+  }
+
+  #send(line: Buffer): void {
+    this.lastWriteAt = Date.now();
+    if (!this.#sink.write(line)) this.#paused = true;
+  }
+
+  #catchUp(): void {
+    if (this.#closed || !this.#paused) return;
+    this.#paused = false;
+    const history = this.#view.log.since(this.#position);
+    if (!history.ok) {
+      this.expire(`too old resource version: ${formatPosition(this.#position)} (${formatPosition(history.oldest)})`);
+      return;
+    }
+    this.#deliverAll(history.events);
+  }
+
+  #writeBookmark(position: Position, annotations?: Record<string, string>): void {
+    this.#send(bookmarkLine(this.options.type, this.options.apiVersion, formatPosition(position), annotations));
+  }
+
+  /** Called every second: bookmarks for idle watchers that asked for them, and the deadline. */
+  tick(now: number, clockNow: Position, bookmarkIdleMs: number, finalBookmarkLeadMs: number): void {
+    if (this.#closed) return;
+    if (now >= this.options.deadlineMs) {
+      this.close();
+      return;
+    }
+    if (!this.options.bookmarks || this.#paused) return;
+    const nearDeadline = this.options.deadlineMs - now <= finalBookmarkLeadMs;
+    if (now - this.lastWriteAt >= bookmarkIdleMs || (nearDeadline && !this.#finalBookmarkSent)) {
+      if (nearDeadline) this.#finalBookmarkSent = true;
+      // Every event of this view up to the clock has been delivered: the clock is a safe resume point.
+      if (comparePositions(clockNow, this.#position) > 0) this.#position = clockNow;
+      this.#writeBookmark(this.#position);
+    }
+  }
+
+  /** Moves to another view (the identity's access changed): the client sees the difference. */
+  migrate(next: View, position: Position): void {
+    if (this.#closed || next === this.#view) return;
+    const previous = this.#view;
+    previous.listeners.delete(this);
+    const rv = formatPosition(position);
+    this.#sink.cork();
+    for (const object of previous.items()) {
+      const key = object.metadata.name ?? '';
+      if (!this.passes(object)) continue;
+      const now = next.get(object.metadata.namespace ? `${object.metadata.namespace}/${key}` : key);
+      if (now === undefined || !this.passes(now)) this.#write({ type: 'DELETED', object: atResourceVersion(object, rv) });
+    }
+    for (const object of next.items()) {
+      if (!this.passes(object)) continue;
+      const key = object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name ?? ''}` : (object.metadata.name ?? '');
+      const before = previous.get(key);
+      if (before === undefined || !this.passes(before)) this.#write({ type: 'ADDED', object });
+      else if (before !== object) this.#write({ type: 'MODIFIED', object });
+    }
+    this.#sink.uncork();
+    this.#view = next;
+    if (comparePositions(position, this.#position) > 0) this.#position = position;
+    next.listeners.add(this);
+  }
+
+  /** The identity lost its access: DELETED for everything it was shown, then the stream ends. */
+  migrateToNothing(position: Position): void {
+    if (this.#closed) return;
+    const rv = formatPosition(position);
+    this.#sink.cork();
+    for (const object of this.#view.items()) if (this.passes(object)) this.#write({ type: 'DELETED', object: atResourceVersion(object, rv) });
+    this.#sink.uncork();
+    this.close();
+  }
+
+  /** Ends the stream with an ERROR event carrying 410 Expired (the client relists). */
+  expire(message: string): void {
+    const status = failure(410, 'Expired', message);
+    this.#sink.write(Buffer.from(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`));
+    this.close();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#view.listeners.delete(this);
+    this.#sink.end();
+    this.#onClosed(this);
+  }
+}

@@ -1,0 +1,145 @@
+// What an identity may see of one resource type: its Scope (which tenants' rules apply, which member
+// namespaces, which clusterResources rules) and the visibility predicate evaluated on live objects.
+// Identities with equal scopes share one view, so a Scope's key names exactly what it selects by.
+import { labelsOf, type KubeObject } from '../../streams/kube-object.ts';
+import { typeId, type ResourceType } from '../../streams/resource-type.ts';
+import { labelSelectorFromObject, NOTHING, type LabelSelector } from '../query/label-selector.ts';
+import { ruleMatches, TENANT_LABEL, type ClusterResourceRule, type ProxyKind, type SelectorAllowedList, type Tenant } from './capsule.ts';
+import type { Access, TenantDirectory } from './directory.ts';
+
+/** The cluster-scoped kinds a tenant grant (proxySettings) covers, by `group/resource`. */
+export const GRANTED_KINDS: Readonly<Record<string, ProxyKind>> = {
+  '/nodes': 'Nodes',
+  '/persistentvolumes': 'PersistentVolumes',
+  'storage.k8s.io/storageclasses': 'StorageClasses',
+  'networking.k8s.io/ingressclasses': 'IngressClasses',
+  'scheduling.k8s.io/priorityclasses': 'PriorityClasses',
+  'node.k8s.io/runtimeclasses': 'RuntimeClasses',
+  'gateway.networking.k8s.io/gatewayclasses': 'GatewayClasses',
+};
+
+const NAMESPACES_ID = '/namespaces';
+const TENANTS_ID = 'capsule.clastix.io/tenants';
+
+export interface Scope {
+  readonly type: ResourceType;
+  readonly tenants: readonly string[];
+  readonly members: readonly string[];
+  readonly rules: readonly ClusterResourceRule[];
+  readonly key: string;
+}
+
+/** The identity's scope on `type`, or undefined when it has no grant there (the request is forwarded). */
+export function scopeFor(type: ResourceType, access: Access): Scope | undefined {
+  const id = typeId(type);
+  let tenants: string[] = [];
+  let members: string[] = [];
+  if (id === NAMESPACES_ID) {
+    tenants = [...access.tenants.keys()];
+    members = [...access.memberNamespaces];
+  } else if (id === TENANTS_ID) {
+    tenants = [...access.tenants.keys()];
+  } else {
+    const kind = GRANTED_KINDS[id];
+    if (kind) tenants = [...access.tenants].filter(([, grants]) => grants.get(kind)?.has('List')).map(([t]) => t);
+  }
+  const rules = dedupe(access.rules.filter((r) => ruleMatches(r, type.group, type.version, type.resource)));
+  if (tenants.length === 0 && members.length === 0 && rules.length === 0) return undefined;
+  tenants.sort();
+  members.sort();
+  const key = `${id}#${tenants.join(',')}#${members.join(',')}#${rules.map((r) => r.key).join(';')}`;
+  return { type, tenants, members, rules, key };
+}
+
+function dedupe(rules: ClusterResourceRule[]): ClusterResourceRule[] {
+  const byKey = new Map(rules.map((r) => [r.key, r]));
+  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * Whether `object` is in the scope's view: listed (`list`), or at least readable by name (`get`, which
+ * also honours Get-only rules).
+ */
+export function isVisible(scope: Scope, object: KubeObject, directory: TenantDirectory, operation: 'list' | 'get' = 'list'): boolean {
+  for (const rule of scope.rules) {
+    if ((operation === 'list' ? rule.list : rule.get) && rule.selector.matches(labelsOf(object))) return true;
+  }
+  if (scope.tenants.length === 0 && scope.members.length === 0) return false;
+  const id = typeId(scope.type);
+  const name = object.metadata.name ?? '';
+  switch (id) {
+    case NAMESPACES_ID: {
+      if (scope.members.includes(name)) return true;
+      const tenant = directory.tenantOfNamespace(name);
+      return tenant !== undefined && scope.tenants.includes(tenant);
+    }
+    case TENANTS_ID:
+      return scope.tenants.includes(name);
+    case '/nodes':
+      return scope.tenants.some((t) => nodeMatches(directory.tenant(t), object));
+    case '/persistentvolumes': {
+      const labelled = object.metadata.labels?.[TENANT_LABEL];
+      if (labelled !== undefined && scope.tenants.includes(labelled)) return true;
+      const claimNamespace = (object.spec as { claimRef?: { namespace?: string } } | undefined)?.claimRef?.namespace;
+      const tenant = directory.tenantOfNamespace(claimNamespace);
+      return tenant !== undefined && scope.tenants.includes(tenant);
+    }
+    default: {
+      const rules = classRulesOf(id);
+      return rules !== undefined && scope.tenants.some((t) => classMatches(rules(directory.tenant(t)), object));
+    }
+  }
+}
+
+function nodeMatches(tenant: Tenant | undefined, node: KubeObject): boolean {
+  if (!tenant) return false;
+  const labels = labelsOf(node);
+  return Object.entries(tenant.spec?.nodeSelector ?? {}).every(([k, v]) => labels[k] === v);
+}
+
+type ClassRules = (tenant: Tenant | undefined) => SelectorAllowedList | undefined;
+
+function classRulesOf(id: string): ClassRules | undefined {
+  switch (id) {
+    case 'storage.k8s.io/storageclasses':
+      return (t) => t?.spec?.storageClasses;
+    case 'networking.k8s.io/ingressclasses':
+      return (t) => t?.spec?.ingressOptions?.allowedClasses;
+    case 'scheduling.k8s.io/priorityclasses':
+      return (t) => t?.spec?.priorityClasses;
+    case 'node.k8s.io/runtimeclasses':
+      return (t) => t?.spec?.runtimeClasses;
+    case 'gateway.networking.k8s.io/gatewayclasses':
+      return (t) => t?.spec?.gatewayOptions?.allowedClasses;
+    default:
+      return undefined;
+  }
+}
+
+const regexCache = new Map<string, RegExp | null>();
+const selectorCache = new WeakMap<SelectorAllowedList, LabelSelector>();
+
+/** Names (allowed, default), regex (unanchored, as Go's MatchString) OR labels: any one suffices. */
+export function classMatches(rules: SelectorAllowedList | undefined, object: KubeObject): boolean {
+  if (!rules) return false;
+  const name = object.metadata.name ?? '';
+  if (rules.allowed?.includes(name) || (rules.default !== undefined && rules.default === name)) return true;
+  if (rules.allowedRegex) {
+    let re = regexCache.get(rules.allowedRegex);
+    if (re === undefined) {
+      try {
+        re = new RegExp(rules.allowedRegex);
+      } catch {
+        re = null;
+      }
+      regexCache.set(rules.allowedRegex, re);
+    }
+    if (re?.test(name)) return true;
+  }
+  let selector = selectorCache.get(rules);
+  if (!selector) {
+    selector = rules.matchLabels !== undefined || rules.matchExpressions !== undefined ? labelSelectorFromObject({ matchLabels: rules.matchLabels, matchExpressions: rules.matchExpressions }) : NOTHING;
+    selectorCache.set(rules, selector);
+  }
+  return selector.matches(labelsOf(object));
+}

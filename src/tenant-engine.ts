@@ -1,0 +1,69 @@
+// Assembles the multiplexer: the shared informers (streams/), the tenant directory, the per-tenant
+// projections and the tenant API that serves from them. One per proxy process.
+import { InformerHub } from '../streams/informer-hub.ts';
+import type { ResourceType } from '../streams/resource-type.ts';
+import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, typeId } from '../streams/resource-type.ts';
+import type { Logger } from './log.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import { Printers } from './serve/printers.ts';
+import { BUILT_IN_SERVED, ServedTypes } from './serve/served-types.ts';
+import { TenantApi } from './serve/tenant-api.ts';
+import { TenantDirectory } from './tenancy/directory.ts';
+import type { Upstream } from './upstream.ts';
+import { Projections } from './views/projections.ts';
+
+/** What every tenant answer depends on. */
+export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS];
+const VIEW_COLLECT_INTERVAL_MS = 60_000;
+
+export class TenantEngine {
+  readonly hub: InformerHub;
+  readonly directory = new TenantDirectory();
+  readonly projections: Projections;
+  readonly served = new ServedTypes();
+  readonly api: TenantApi;
+  readonly #collector: NodeJS.Timeout;
+
+  constructor(upstream: Upstream, log: Logger, ignoredGroups: readonly string[], metrics?: ProxyMetrics) {
+    this.hub = new InformerHub(upstream, log);
+    const hub = this.hub;
+    this.projections = new Projections(
+      { clock: hub.clock, changes$: hub.changes$, store: (type) => hub.reflector(type) },
+      this.directory,
+    );
+    const printers = new Printers(() => hub.reflector(CUSTOM_RESOURCE_DEFINITIONS));
+    this.api = new TenantApi({
+      clock: hub.clock,
+      projections: this.projections,
+      directory: this.directory,
+      served: this.served,
+      printers,
+      reflector: (type) => hub.reflector(type),
+      tenancyTypes: TENANCY_TYPES,
+      ignoredGroups,
+      upstream,
+      log,
+    });
+    this.#collector = setInterval(() => this.projections.collectIdle(), VIEW_COLLECT_INTERVAL_MS);
+    this.#collector.unref();
+    metrics?.observeEngine(this);
+  }
+
+  /** Starts one upstream list+watch per type the proxy needs. */
+  start(): void {
+    const types = new Map<string, ResourceType>();
+    for (const t of [...TENANCY_TYPES, ...BUILT_IN_SERVED, CUSTOM_RESOURCE_DEFINITIONS]) types.set(typeId(t), t);
+    for (const t of types.values()) this.hub.ensure(t);
+  }
+
+  get synced(): boolean {
+    return this.api.ready();
+  }
+
+  stop(): void {
+    clearInterval(this.#collector);
+    this.api.close();
+    this.projections.stop();
+    this.hub.stop();
+  }
+}

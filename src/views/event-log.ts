@@ -1,0 +1,73 @@
+// A view's bounded history of watch events, keyed by position: what lets a watcher resume from a
+// resourceVersion, and a paused (slow) watcher catch up. Kept behind an interface so that a shared log
+// (Redis Streams, for several replicas) can stand in for the in-memory ring.
+import { comparePositions, type Position } from '../../streams/position.ts';
+
+export interface LoggedEvent {
+  readonly position: Position;
+}
+
+export type Since<E> = { ok: true; events: readonly E[] } | { ok: false; oldest: Position };
+
+export interface EventLog<E extends LoggedEvent> {
+  /** History is complete for every position after this one. */
+  readonly completeAfter: Position;
+  append(event: E): void;
+  /** The events after `position`, or the oldest resumable position when `position` is too old. */
+  since(position: Position): Since<E>;
+}
+
+/**
+ * A ring of the last `capacity` events. Appends are O(1); `since` is a binary search plus a copy of
+ * the answer. Memory: one reference per slot (events are shared with every watcher and view).
+ */
+export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
+  readonly #ring: (E | undefined)[];
+  #start = 0;
+  #length = 0;
+  #completeAfter: Position;
+
+  constructor(capacity: number, completeAfter: Position) {
+    this.#ring = new Array<E | undefined>(Math.max(1, capacity));
+    this.#completeAfter = completeAfter;
+  }
+
+  get completeAfter(): Position {
+    return this.#completeAfter;
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  append(event: E): void {
+    const capacity = this.#ring.length;
+    if (this.#length === capacity) {
+      const evicted = this.#ring[this.#start];
+      if (evicted) this.#completeAfter = evicted.position;
+      this.#ring[this.#start] = event;
+      this.#start = (this.#start + 1) % capacity;
+    } else {
+      this.#ring[(this.#start + this.#length) % capacity] = event;
+      this.#length++;
+    }
+  }
+
+  #at(i: number): E {
+    return this.#ring[(this.#start + i) % this.#ring.length] as E;
+  }
+
+  since(position: Position): Since<E> {
+    if (comparePositions(position, this.#completeAfter) < 0) return { ok: false, oldest: this.#completeAfter };
+    let lo = 0;
+    let hi = this.#length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (comparePositions(this.#at(mid).position, position) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const events: E[] = [];
+    for (let i = lo; i < this.#length; i++) events.push(this.#at(i));
+    return { ok: true, events };
+  }
+}

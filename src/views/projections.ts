@@ -1,0 +1,168 @@
+// Per-tenant projections of the shared change stream: keeps the TenantDirectory current, creates views
+// on demand (one per distinct Scope, shared by every identity with that scope), routes each upstream
+// change only to the views it can affect, and recomputes the views whose selection changed when a
+// tenant, a namespace's tenant or a binding changed.
+//
+// Routing index: for namespaces, tenants and persistent volumes a change can only affect views that
+// hold the object, views of its tenant(s), views listing it as a member namespace, and views with
+// clusterResources rules; other kinds (nodes, classes) are checked against every view of the kind.
+// After a tenancy change, access listeners (watchers) are told to re-resolve their identity's scope.
+import type { Subscription } from 'rxjs';
+import type { Change } from '../../streams/informer-hub.ts';
+import { objectKey, type KubeObject } from '../../streams/kube-object.ts';
+import type { EventClock } from '../../streams/position.ts';
+import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, typeId, type ResourceType } from '../../streams/resource-type.ts';
+import type { Observable } from 'rxjs';
+import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';
+import type { TenantDirectory } from '../tenancy/directory.ts';
+import type { Scope } from '../tenancy/scope.ts';
+import { View, type ObjectSource } from './view.ts';
+
+export interface ChangeSource {
+  readonly clock: EventClock;
+  readonly changes$: Observable<Change>;
+  store(type: ResourceType): ObjectSource | undefined;
+}
+
+/** Notified after a change that may alter what identities can see (tenancy objects, bindings). */
+export type AccessListener = () => void;
+
+const NAMESPACES_ID = typeId(NAMESPACES);
+const TENANTS_ID = typeId(TENANTS);
+const PERSISTENT_VOLUMES_ID = '/persistentvolumes';
+/** Views unused this long, with no watcher, are dropped. */
+const VIEW_IDLE_MS = 10 * 60_000;
+
+export class Projections {
+  readonly #source: ChangeSource;
+  readonly #directory: TenantDirectory;
+  readonly #views = new Map<string, View>();
+  readonly #byType = new Map<string, Set<View>>();
+  readonly #accessListeners = new Set<AccessListener>();
+  readonly #subscription: Subscription;
+
+  constructor(source: ChangeSource, directory: TenantDirectory) {
+    this.#source = source;
+    this.#directory = directory;
+    this.#subscription = source.changes$.subscribe((change) => this.#onChange(change));
+  }
+
+  get directory(): TenantDirectory {
+    return this.#directory;
+  }
+
+  get viewCount(): number {
+    return this.#views.size;
+  }
+
+  /** The view of `scope`, created from the current state on first use. */
+  view(scope: Scope): View {
+    let view = this.#views.get(scope.key);
+    if (!view) {
+      const store = this.#source.store(scope.type);
+      view = new View(scope, this.#directory, store ?? { list: () => [] }, this.#source.clock.now);
+      this.#views.set(scope.key, view);
+      let set = this.#byType.get(typeId(scope.type));
+      if (!set) this.#byType.set(typeId(scope.type), (set = new Set()));
+      set.add(view);
+    }
+    view.lastUsedAt = Date.now();
+    return view;
+  }
+
+  views(): IterableIterator<View> {
+    return this.#views.values();
+  }
+
+  onAccessChange(listener: AccessListener): () => void {
+    this.#accessListeners.add(listener);
+    return () => this.#accessListeners.delete(listener);
+  }
+
+  /** Drops idle views without listeners; returns how many. */
+  collectIdle(now = Date.now()): number {
+    let dropped = 0;
+    for (const [key, view] of this.#views) {
+      if (view.listeners.size > 0 || now - view.lastUsedAt < VIEW_IDLE_MS) continue;
+      this.#views.delete(key);
+      this.#byType.get(typeId(view.scope.type))?.delete(view);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  stop(): void {
+    this.#subscription.unsubscribe();
+  }
+
+  #onChange(change: Change): void {
+    const id = typeId(change.resource);
+    const current = change.type === 'DELETED' ? undefined : change.object;
+    let touched: Set<string> | undefined;
+    switch (id) {
+      case TENANTS_ID:
+        touched = this.#directory.setTenant(change.object.metadata.name ?? '', current as Tenant | undefined);
+        break;
+      case NAMESPACES_ID:
+        touched = this.#directory.setNamespace(change.object.metadata.name ?? '', current);
+        break;
+      case typeId(PROXY_SETTINGS):
+        touched = this.#directory.setProxySetting(objectKey(change.object), current as ProxySetting | undefined);
+        break;
+      case typeId(GLOBAL_PROXY_SETTINGS):
+        touched = this.#directory.setGlobalProxySettings(change.object.metadata.name ?? '', current as GlobalProxySettings | undefined);
+        break;
+      case typeId(ROLE_BINDINGS):
+        touched = this.#directory.setRoleBinding(objectKey(change.object), current as RoleBinding | undefined);
+        break;
+    }
+    // Incremental: the views of the changed object's own type that it can affect.
+    for (const view of this.#candidates(id, change)) view.apply(change.type, change.object, change.position);
+    if (touched === undefined) return;
+    // What a scope selects by may have changed: a tenant's spec or status, a namespace's tenant.
+    if (touched.size > 0 && (id === TENANTS_ID || id === NAMESPACES_ID)) this.#recompute(id, touched, change);
+    // Who sees what may have changed (owners, settings, bindings; a namespace joining or leaving a
+    // tenant changes member namespaces and ProxySetting validity).
+    if (id !== NAMESPACES_ID || touched.size > 0) for (const listener of this.#accessListeners) listener();
+  }
+
+  #candidates(id: string, change: Change): Iterable<View> {
+    const views = this.#byType.get(id);
+    if (!views || views.size === 0) return [];
+    if (id !== NAMESPACES_ID && id !== TENANTS_ID && id !== PERSISTENT_VOLUMES_ID) return views;
+    const key = objectKey(change.object);
+    const tenants = new Set<string>();
+    for (const object of [change.object, change.previous]) if (object) for (const t of this.#tenantsOf(id, object)) tenants.add(t);
+    const name = change.object.metadata.name ?? '';
+    const result: View[] = [];
+    for (const view of views) {
+      const scope = view.scope;
+      if (view.has(key) || scope.rules.length > 0 || scope.members.includes(name) || scope.tenants.some((t) => tenants.has(t))) result.push(view);
+    }
+    return result;
+  }
+
+  #tenantsOf(id: string, object: KubeObject): string[] {
+    if (id === TENANTS_ID) return [object.metadata.name ?? ''];
+    if (id === NAMESPACES_ID) {
+      const t = [this.#directory.tenantOfNamespace(object.metadata.name), object.metadata.labels?.[TENANT_LABEL]];
+      return t.filter((x): x is string => x !== undefined);
+    }
+    const claimNamespace = (object.spec as { claimRef?: { namespace?: string } } | undefined)?.claimRef?.namespace;
+    return [object.metadata.labels?.[TENANT_LABEL], this.#directory.tenantOfNamespace(claimNamespace)].filter((x): x is string => x !== undefined);
+  }
+
+  /** Full re-evaluation of the views whose selection depends on the touched tenants. */
+  #recompute(changedType: string, touched: Set<string>, change: Change): void {
+    for (const view of this.#views.values()) {
+      const id = typeId(view.scope.type);
+      // A namespace change was already applied incrementally to namespace views; a tenant change to
+      // tenant views. Everything else that depends on a touched tenant is re-evaluated.
+      if (id === changedType && (id === NAMESPACES_ID || id === TENANTS_ID)) continue;
+      if (changedType === NAMESPACES_ID && id !== PERSISTENT_VOLUMES_ID) continue;
+      if (!view.scope.tenants.some((t) => touched.has(t)) && !(id === NAMESPACES_ID && view.scope.members.length > 0)) continue;
+      const store = this.#source.store(view.scope.type);
+      if (store) view.recompute(store, change.position);
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// One tenant view of one resource type: the objects a Scope selects, kept current from the shared
+// change stream, with a bounded history of the watch events it produced and cached list bodies.
+//
+// An upstream change is turned into at most one view event by comparing membership before and after
+// (as the apiserver's cacher does for a filter): in → in = MODIFIED, out → in = ADDED, in → out =
+// DELETED carrying the last visible state at the event's resourceVersion. recompute() re-evaluates every
+// object when what the scope selects by changed (a tenant's spec, a namespace's tenant). Listeners get
+// each batch synchronously; they must not block.
+import { objectKey, withResourceVersion, type KubeObject } from '../../streams/kube-object.ts';
+import { formatPosition, type Position } from '../../streams/position.ts';
+import type { ChangeType } from '../../streams/reflector.ts';
+import type { TenantDirectory } from '../tenancy/directory.ts';
+import { isVisible, type Scope } from '../tenancy/scope.ts';
+import { MemoryEventLog, type EventLog } from './event-log.ts';
+
+export interface ViewEvent {
+  readonly position: Position;
+  readonly type: ChangeType;
+  readonly object: KubeObject;
+  /** The state before, for MODIFIED (client-side filters need it). */
+  readonly previous: KubeObject | undefined;
+}
+
+export interface ViewListener {
+  deliver(view: View, events: readonly ViewEvent[]): void;
+}
+
+export interface ObjectSource {
+  list(): Iterable<KubeObject>;
+}
+
+/** Events kept per view; the apiserver keeps at least 100 per type. */
+export const VIEW_HISTORY_CAPACITY = 1_000;
+
+export class View {
+  readonly scope: Scope;
+  readonly log: EventLog<ViewEvent>;
+  readonly listeners = new Set<ViewListener>();
+  readonly #directory: TenantDirectory;
+  readonly #visible = new Map<string, KubeObject>();
+  #position: Position;
+  #sorted: KubeObject[] | undefined;
+  /** Serialized list bodies and other per-state caches, dropped on every change. */
+  readonly cache = new Map<string, unknown>();
+  lastUsedAt = Date.now();
+
+  constructor(scope: Scope, directory: TenantDirectory, source: ObjectSource, position: Position, capacity = VIEW_HISTORY_CAPACITY) {
+    this.scope = scope;
+    this.#directory = directory;
+    this.#position = position;
+    this.log = new MemoryEventLog<ViewEvent>(capacity, position);
+    for (const object of source.list()) if (isVisible(scope, object, directory)) this.#visible.set(objectKey(object), object);
+  }
+
+  /** The position of this view's latest event (or of its creation). */
+  get position(): Position {
+    return this.#position;
+  }
+
+  get size(): number {
+    return this.#visible.size;
+  }
+
+  has(key: string): boolean {
+    return this.#visible.has(key);
+  }
+
+  get(key: string): KubeObject | undefined {
+    return this.#visible.get(key);
+  }
+
+  /** Visible objects sorted by key (the apiserver's list order), shared until the next change. */
+  items(): readonly KubeObject[] {
+    this.#sorted ??= [...this.#visible.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
+    return this.#sorted;
+  }
+
+  /** Applies one upstream change of this view's type. */
+  apply(type: ChangeType, object: KubeObject, position: Position): void {
+    const event = this.#transition(objectKey(object), type === 'DELETED' ? undefined : object, object, position);
+    if (event) this.#publish([event]);
+  }
+
+  /** Re-evaluates every object of the type (what the scope selects by has changed). */
+  recompute(source: ObjectSource, position: Position): void {
+    const events: ViewEvent[] = [];
+    const seen = new Set<string>();
+    for (const object of source.list()) {
+      const key = objectKey(object);
+      seen.add(key);
+      const event = this.#transition(key, object, object, position);
+      if (event) events.push(event);
+    }
+    for (const key of [...this.#visible.keys()]) {
+      if (seen.has(key)) continue;
+      const event = this.#transition(key, undefined, this.#visible.get(key) as KubeObject, position);
+      if (event) events.push(event);
+    }
+    if (events.length > 0) this.#publish(events);
+  }
+
+  /**
+   * current: the object's state now (undefined when deleted upstream); final: what a DELETED carries
+   * when the object was deleted upstream.
+   */
+  #transition(key: string, current: KubeObject | undefined, final: KubeObject, position: Position): ViewEvent | undefined {
+    const before = this.#visible.get(key);
+    const now = current !== undefined && isVisible(this.scope, current, this.#directory);
+    if (now && current) {
+      if (before === current) return undefined;
+      this.#visible.set(key, current);
+      return { position, type: before ? 'MODIFIED' : 'ADDED', object: current, previous: before };
+    }
+    if (!before) return undefined;
+    this.#visible.delete(key);
+    const object = current === undefined && final !== before ? final : withResourceVersion(before, formatPosition(position));
+    return { position, type: 'DELETED', object, previous: before };
+  }
+
+  #publish(events: ViewEvent[]): void {
+    this.#sorted = undefined;
+    this.cache.clear();
+    for (const event of events) this.log.append(event);
+    this.#position = events[events.length - 1]?.position ?? this.#position;
+    for (const listener of this.listeners) listener.deliver(this, events);
+  }
+}

@@ -1,0 +1,124 @@
+// The process's shared upstream informers: one Reflector per resource type, whatever the number of
+// clients, merged into one ordered stream of changes stamped with positions from one EventClock.
+//
+// Order: reflectors emit synchronously from their sockets' data handlers, so changes$ delivers one
+// change at a time, fully processed by every subscriber before the next — a total order across types.
+// Types named only by clusterResources rules are acquired and released (reference counted): their
+// reflector starts with the first rule naming them and stops with the last.
+import { Subject, type Observable, type Subscription } from 'rxjs';
+import type { Logger } from '../src/log.ts';
+import type { Upstream } from '../src/upstream.ts';
+import type { KubeObject } from './kube-object.ts';
+import { EventClock, type Position } from './position.ts';
+import { Reflector, type ChangeType } from './reflector.ts';
+import { typeId, type ResourceType } from './resource-type.ts';
+
+export interface Change {
+  type: ChangeType;
+  resource: ResourceType;
+  object: KubeObject;
+  previous: KubeObject | undefined;
+  position: Position;
+}
+
+/** Upstream progress: a bookmark or a (re)list moved the clock without a change. */
+export interface Progress {
+  resource: ResourceType;
+  position: Position;
+  synced: boolean;
+}
+
+interface Entry {
+  reflector: Reflector;
+  subscription: Subscription;
+  references: number;
+  permanent: boolean;
+}
+
+export class InformerHub {
+  readonly clock = new EventClock();
+  readonly #upstream: Upstream;
+  readonly #log: Logger;
+  readonly #entries = new Map<string, Entry>();
+  readonly #changes = new Subject<Change>();
+  readonly #progress = new Subject<Progress>();
+
+  constructor(upstream: Upstream, log: Logger) {
+    this.#upstream = upstream;
+    this.#log = log;
+  }
+
+  get changes$(): Observable<Change> {
+    return this.#changes.asObservable();
+  }
+
+  get progress$(): Observable<Progress> {
+    return this.#progress.asObservable();
+  }
+
+  /** Starts (once) the informer of a type the proxy always needs. */
+  ensure(type: ResourceType): Reflector {
+    return this.#entry(type, true).reflector;
+  }
+
+  /** Takes a reference on a type's informer, starting it if needed. */
+  acquire(type: ResourceType): Reflector {
+    const entry = this.#entry(type, false);
+    entry.references++;
+    return entry.reflector;
+  }
+
+  /** Drops a reference; the informer stops when no rule and no permanent use needs it. */
+  release(type: ResourceType): void {
+    const id = typeId(type);
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    entry.references = Math.max(0, entry.references - 1);
+    if (entry.references === 0 && !entry.permanent) {
+      entry.subscription.unsubscribe();
+      entry.reflector.stop();
+      this.#entries.delete(id);
+      this.#log.info({ resource: id }, 'informer stopped: no rule needs it');
+    }
+  }
+
+  reflector(type: Pick<ResourceType, 'group' | 'resource'>): Reflector | undefined {
+    return this.#entries.get(typeId(type))?.reflector;
+  }
+
+  reflectors(): Reflector[] {
+    return [...this.#entries.values()].map((e) => e.reflector);
+  }
+
+  #entry(type: ResourceType, permanent: boolean): Entry {
+    const id = typeId(type);
+    const existing = this.#entries.get(id);
+    if (existing) {
+      existing.permanent ||= permanent;
+      return existing;
+    }
+    const reflector = new Reflector(type, this.#upstream, this.#log);
+    const subscription = reflector.events$.subscribe((event) => {
+      if (event.type === 'BOOKMARK' || event.type === 'SYNCED') {
+        this.clock.advance(event.rv);
+        this.#progress.next({ resource: type, position: this.clock.now, synced: event.type === 'SYNCED' });
+        return;
+      }
+      this.#changes.next({ type: event.type, resource: type, object: event.object, previous: event.previous, position: this.clock.next(event.rv) });
+    });
+    const entry: Entry = { reflector, subscription, references: 0, permanent };
+    this.#entries.set(id, entry);
+    reflector.start();
+    return entry;
+  }
+
+  stop(): void {
+    for (const entry of this.#entries.values()) {
+      entry.subscription.unsubscribe();
+      entry.reflector.stop();
+    }
+    this.#entries.clear();
+    this.#changes.complete();
+    this.#progress.complete();
+  }
+}

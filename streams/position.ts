@@ -1,0 +1,51 @@
+// Positions in the proxy's event order, written as resourceVersions.
+//
+// Upstream resourceVersions are etcd revisions: one global counter, but the proxy receives each
+// resource type on its own watch, so events of different types can arrive out of revision order. The
+// proxy orders every event it processes with a clock: an event newer than the clock takes its own
+// revision (`"1234"`, exactly the upstream resourceVersion); an event that arrives late is placed just
+// after the clock (`"1240.1"`, `"1240.2"`). Positions are strictly increasing in processing order, so a
+// client resuming from any resourceVersion the proxy handed out misses nothing. resourceVersions are
+// opaque to clients by API convention; upstream ones parse as positions with seq 0.
+
+export interface Position {
+  readonly rv: number;
+  readonly seq: number;
+}
+
+export const ZERO: Position = { rv: 0, seq: 0 };
+
+export function formatPosition(p: Position): string {
+  return p.seq === 0 ? String(p.rv) : `${p.rv}.${p.seq}`;
+}
+
+/** Parses a resourceVersion; undefined when it is not one the proxy could have handed out. */
+export function parsePosition(text: string): Position | undefined {
+  const m = /^(\d{1,16})(?:\.(\d{1,9}))?$/.exec(text);
+  if (!m) return undefined;
+  return { rv: Number(m[1]), seq: Number(m[2] ?? 0) };
+}
+
+export function comparePositions(a: Position, b: Position): number {
+  return a.rv !== b.rv ? a.rv - b.rv : a.seq - b.seq;
+}
+
+/** Assigns positions to processed events in processing order. */
+export class EventClock {
+  #now: Position = ZERO;
+
+  get now(): Position {
+    return this.#now;
+  }
+
+  /** The position of an event of upstream revision `rv`, processed now. */
+  next(rv: number): Position {
+    this.#now = rv > this.#now.rv ? { rv, seq: 0 } : { rv: this.#now.rv, seq: this.#now.seq + 1 };
+    return this.#now;
+  }
+
+  /** A bookmark or list of revision `rv`: moves the clock forward without an event. */
+  advance(rv: number): void {
+    if (rv > this.#now.rv) this.#now = { rv, seq: 0 };
+  }
+}

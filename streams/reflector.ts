@@ -1,0 +1,285 @@
+// One upstream list+watch of one resource type, for the whole process, pushed into an RxJS stream.
+//
+// Owns the loop @kubernetes/client-node's informer gets wrong for a long-running server: it asks for
+// bookmarks; on 410 Gone it relists and emits the *difference* from what it had (never a reset that
+// watchers would see as a storm of DELETED + ADDED); on any other failure it retries with jittered
+// exponential backoff, forever, logging each failure — it never stops silently. It keeps the current
+// objects, so every event carries the previous state of its object.
+//
+// Ordering: events are emitted in upstream order, synchronously from the socket's data handler, after
+// the store is updated. A type the apiserver does not serve (404, e.g. a CRD not installed) is reported
+// `absent` and retried slowly.
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { Subject, type Observable } from 'rxjs';
+import type { Logger } from '../src/log.ts';
+import type { Upstream } from '../src/upstream.ts';
+import { objectKey, resourceVersionOf, withResourceVersion, type KubeObject } from './kube-object.ts';
+import { collectionPath, qualifiedResource, type ResourceType } from './resource-type.ts';
+
+const LIST_PAGE_SIZE = 500;
+const BACKOFF_INITIAL_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+const ABSENT_RETRY_MS = 30_000;
+/** The apiserver's own watch timeout window for client-go reflectors: 5–10 minutes. */
+const WATCH_TIMEOUT_MIN_S = 300;
+/** Silence after which a watch is presumed dead (bookmarks come at least every minute). */
+const WATCH_IDLE_TIMEOUT_MS = 150_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+
+export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export type ReflectorEvent =
+  | { type: ChangeType; object: KubeObject; previous: KubeObject | undefined; rv: number }
+  /** Upstream progress without a change. */
+  | { type: 'BOOKMARK'; rv: number }
+  /** The store now holds a complete list (first list, or a relist after 410, whose diff came before). */
+  | { type: 'SYNCED'; rv: number };
+
+export type ReflectorState = 'starting' | 'synced' | 'absent' | 'stopped';
+
+class HttpStatusError extends Error {
+  constructor(readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+export class Reflector {
+  readonly type: ResourceType;
+  readonly #upstream: Upstream;
+  readonly #log: Logger;
+  readonly #events = new Subject<ReflectorEvent>();
+  readonly #store = new Map<string, KubeObject>();
+  #state: ReflectorState = 'starting';
+  #resourceVersion = '';
+  #lastMessageAt = Date.now();
+  #failures = 0;
+  #stopped = false;
+  #current: { destroy(): void } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly stats = { relists: 0, watches: 0, events: 0, failures: 0 };
+
+  constructor(type: ResourceType, upstream: Upstream, log: Logger) {
+    this.type = type;
+    this.#upstream = upstream;
+    this.#log = log.child({ resource: qualifiedResource(type) });
+  }
+
+  get events$(): Observable<ReflectorEvent> {
+    return this.#events.asObservable();
+  }
+
+  get state(): ReflectorState {
+    return this.#state;
+  }
+
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  /** Milliseconds since the upstream last said anything (event, bookmark, list). */
+  get lagMs(): number {
+    return Date.now() - this.#lastMessageAt;
+  }
+
+  get(key: string): KubeObject | undefined {
+    return this.#store.get(key);
+  }
+
+  list(): IterableIterator<KubeObject> {
+    return this.#store.values();
+  }
+
+  get size(): number {
+    return this.#store.size;
+  }
+
+  start(): void {
+    void this.#run();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#state = 'stopped';
+    clearTimeout(this.#timer);
+    this.#current?.destroy();
+    this.#events.complete();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      try {
+        if (this.#state !== 'synced') await this.#relist();
+        await this.#watch();
+        this.#failures = 0;
+      } catch (err) {
+        if (this.#stopped) return;
+        if (err instanceof HttpStatusError && err.code === 410) {
+          this.#log.info({ resourceVersion: this.#resourceVersion }, 'watch expired (410): relisting');
+          await this.#relistAfterExpiry();
+          continue;
+        }
+        if (err instanceof HttpStatusError && err.code === 404 && this.#state !== 'synced') {
+          if (this.#state !== 'absent') this.#log.warn('resource not served upstream; retrying slowly');
+          this.#state = 'absent';
+          await this.#sleep(ABSENT_RETRY_MS);
+          continue;
+        }
+        this.#failures++;
+        this.stats.failures++;
+        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.min(this.#failures - 1, 10));
+        const jittered = delay / 2 + Math.random() * (delay / 2);
+        this.#log.warn({ err: (err as Error).message, failures: this.#failures, retryInMs: Math.round(jittered) }, 'upstream list/watch failed');
+        await this.#sleep(jittered);
+      }
+    }
+  }
+
+  async #relistAfterExpiry(): Promise<void> {
+    try {
+      await this.#relist();
+    } catch (err) {
+      if (this.#stopped) return;
+      this.#failures++;
+      this.#log.warn({ err: (err as Error).message }, 'relist failed');
+      await this.#sleep(BACKOFF_INITIAL_MS);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#timer = setTimeout(resolve, ms);
+    });
+  }
+
+  /** Lists everything (paginated, one consistent snapshot) and emits the difference from the store. */
+  async #relist(): Promise<void> {
+    const items: KubeObject[] = [];
+    let continueToken = '';
+    let listRv = '';
+    do {
+      const query = new URLSearchParams({ limit: String(LIST_PAGE_SIZE) });
+      if (continueToken) query.set('continue', continueToken);
+      const page = (await this.#getJson(`${collectionPath(this.type)}?${query}`)) as { metadata?: { resourceVersion?: string; continue?: string }; items?: KubeObject[] };
+      if (!listRv) listRv = page.metadata?.resourceVersion ?? '';
+      for (const item of page.items ?? []) items.push(this.#typed(item));
+      continueToken = page.metadata?.continue ?? '';
+    } while (continueToken);
+    this.stats.relists++;
+    this.#lastMessageAt = Date.now();
+    const rv = Number(listRv);
+    const seen = new Set<string>();
+    for (const object of items) {
+      const key = objectKey(object);
+      seen.add(key);
+      const previous = this.#store.get(key);
+      if (previous && previous.metadata.resourceVersion === object.metadata.resourceVersion) continue;
+      this.#store.set(key, object);
+      this.#emit({ type: previous ? 'MODIFIED' : 'ADDED', object, previous, rv: resourceVersionOf(object) });
+    }
+    for (const [key, previous] of this.#store) {
+      if (seen.has(key)) continue;
+      this.#store.delete(key);
+      // Its final state is unknown: the last one seen, at the list's revision (as the watch cache does).
+      this.#emit({ type: 'DELETED', object: withResourceVersion(previous, listRv), previous, rv });
+    }
+    this.#resourceVersion = listRv;
+    this.#state = 'synced';
+    this.#emit({ type: 'SYNCED', rv });
+    this.#log.debug({ resourceVersion: listRv, items: items.length }, 'listed');
+  }
+
+  /** Lists carry kind/apiVersion only on the list; watch events carry them on each object. */
+  #typed(object: KubeObject): KubeObject {
+    if (object.kind && object.apiVersion) return object;
+    return { kind: this.type.kind, apiVersion: this.type.group ? `${this.type.group}/${this.type.version}` : this.type.version, ...object };
+  }
+
+  #emit(event: ReflectorEvent): void {
+    if (event.type !== 'SYNCED') this.stats.events++;
+    this.#events.next(event);
+  }
+
+  async #getJson(path: string): Promise<unknown> {
+    const res = await this.#open(path, REQUEST_TIMEOUT_MS);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    if (res.statusCode !== 200) throw new HttpStatusError(res.statusCode ?? 0, `GET ${path}: ${res.statusCode} ${body.slice(0, 300)}`);
+    return JSON.parse(body) as unknown;
+  }
+
+  async #open(path: string, timeoutMs: number): Promise<IncomingMessage> {
+    const options = await this.#upstream.requestOptions('GET', path, { accept: 'application/json' });
+    return new Promise((resolve, reject) => {
+      const req = https.request(options, resolve);
+      this.#current = req;
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${path}: no data for ${timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** Watches from the current resourceVersion until the server ends the watch; throws on failures. */
+  async #watch(): Promise<void> {
+    const timeoutSeconds = WATCH_TIMEOUT_MIN_S + Math.floor(Math.random() * WATCH_TIMEOUT_MIN_S);
+    const query = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', resourceVersion: this.#resourceVersion, timeoutSeconds: String(timeoutSeconds) });
+    const res = await this.#open(`${collectionPath(this.type)}?${query}`, WATCH_IDLE_TIMEOUT_MS);
+    this.stats.watches++;
+    if (res.statusCode !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      throw new HttpStatusError(res.statusCode ?? 0, `watch: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`);
+    }
+    this.#lastMessageAt = Date.now();
+    let buffered = '';
+    let failure: Error | undefined;
+    await new Promise<void>((resolve, reject) => {
+      res.setEncoding('utf8');
+      res.on('data', (text: string) => {
+        buffered += text;
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line.trim()) failure ??= this.#apply(line);
+          if (failure) {
+            res.destroy();
+            return;
+          }
+        }
+      });
+      res.on('end', resolve);
+      res.on('close', resolve);
+      res.on('error', reject);
+    });
+    if (failure) throw failure;
+  }
+
+  /** Applies one watch event line; returns an error that must end this watch. */
+  #apply(line: string): Error | undefined {
+    this.#lastMessageAt = Date.now();
+    let event: { type: string; object: KubeObject & { code?: number; message?: string } };
+    try {
+      event = JSON.parse(line) as typeof event;
+    } catch {
+      return new Error(`malformed watch event: ${line.slice(0, 200)}`);
+    }
+    const { type, object } = event;
+    if (type === 'ERROR') return new HttpStatusError(object.code ?? 500, `watch error: ${object.message ?? line.slice(0, 200)}`);
+    const rv = object.metadata?.resourceVersion ?? '';
+    if (type === 'BOOKMARK') {
+      this.#resourceVersion = rv;
+      this.#emit({ type: 'BOOKMARK', rv: Number(rv) });
+      return undefined;
+    }
+    if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return new Error(`unknown watch event type ${type}`);
+    const key = objectKey(object);
+    const previous = this.#store.get(key);
+    if (type === 'DELETED') this.#store.delete(key);
+    else this.#store.set(key, object);
+    this.#resourceVersion = rv;
+    this.#emit({ type, object, previous, rv: Number(rv) });
+    return undefined;
+  }
+}
