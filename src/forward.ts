@@ -14,10 +14,12 @@ export interface ForwardOptions {
   /** Time allowed until the upstream response headers arrive. */
   timeoutMs: number;
   /**
-   * Aborted when the proxy shuts down: a streaming answer (a watch) then ends cleanly at the next event
-   * boundary, so the client sees a normal end of stream and reconnects elsewhere.
+   * Aborted when the proxy shuts down: a watch then ends cleanly at the next event boundary, so the
+   * client sees a normal end of stream and reconnects elsewhere. Other requests run to completion.
    */
   shutdown?: AbortSignal;
+  /** The request is a watch (its answer streams until the server or the client ends it). */
+  watch?: boolean;
   /** Send as the proxy's own identity, without impersonation (writes a tenant grant allows). */
   asProxy?: boolean;
 }
@@ -50,8 +52,8 @@ export async function forward(req: IncomingMessage, res: ServerResponse, identit
       upstreamReq.destroy();
     };
     function onShutdown(): void {
-      if (!res.headersSent) upstreamReq.destroy(new StatusError(503, 'ServiceUnavailable', 'the proxy is shutting down'));
-      else if (atEventBoundary) endCleanly();
+      if (!options.watch) return;
+      if (res.headersSent && atEventBoundary) endCleanly();
       else stopAtBoundary = true;
     }
     shutdown?.addEventListener('abort', onShutdown, { once: true });
@@ -63,6 +65,10 @@ export async function forward(req: IncomingMessage, res: ServerResponse, identit
       res.writeHead(code, response.statusMessage, downstreamResponseHeaders(response.headers));
       res.flushHeaders();
       response.pipe(res);
+      if (stopAtBoundary) {
+        endCleanly();
+        return;
+      }
       // Watch events end with a newline: remember whether the bytes so far end on one.
       response.on('data', (chunk: Buffer) => {
         atEventBoundary = chunk.length > 0 && chunk[chunk.length - 1] === NEWLINE;

@@ -154,7 +154,7 @@ export class TenantProxy {
           route = outcome.route;
           code = outcome.code;
         } else {
-          code = await forward(req, res, identity, { upstream: this.upstream, timeoutMs: this.config.upstreamTimeoutMs, shutdown: this.#shutdown.signal });
+          code = await forward(req, res, identity, { upstream: this.upstream, timeoutMs: this.config.upstreamTimeoutMs, shutdown: this.#shutdown.signal, watch: info.verb === 'watch' });
         }
       }
     } catch (err) {
