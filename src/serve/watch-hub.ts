@@ -1,6 +1,7 @@
 // Every live watcher of the process: one shared ticker sends bookmarks to idle watchers that asked for
 // them and ends watches at their deadline, and after a tenancy change each identity's watchers are
 // moved to the view matching its new access (ADDED/DELETED for the difference, no reconnect).
+import type { KubeObject } from '../../streams/kube-object.ts';
 import type { Position } from '../../streams/position.ts';
 import type { Projections } from '../views/projections.ts';
 import type { View } from '../views/view.ts';
@@ -20,13 +21,14 @@ export class WatchHub {
   readonly #clock: () => Position;
   readonly #timer: NodeJS.Timeout;
   #rescope: Rescope | undefined;
+  readonly #moving: { watcher: Watcher; next: View | undefined; held: readonly KubeObject[] }[] = [];
   readonly #unsubscribe: () => void;
 
   constructor(projections: Projections, clock: () => Position) {
     this.#clock = clock;
     this.#timer = setInterval(() => this.tick(Date.now()), TICK_MS);
     this.#timer.unref();
-    this.#unsubscribe = projections.onAccessChange(() => this.#reassign());
+    this.#unsubscribe = projections.onAccessChange({ prepare: () => this.#prepare(), commit: () => this.#commit() });
   }
 
   get size(): number {
@@ -54,16 +56,23 @@ export class WatchHub {
     for (const watcher of this.#watchers) watcher.tick(now, clockNow, BOOKMARK_IDLE_MS, FINAL_BOOKMARK_LEAD_MS);
   }
 
-  #reassign(): void {
+  /** Before a tenancy change reaches the views: detach the watchers whose identity's view changes. */
+  #prepare(): void {
     if (!this.#rescope) return;
-    const position = this.#clock();
-    for (const watcher of [...this.#watchers]) {
+    for (const watcher of this.#watchers) {
+      if (watcher.closed) continue;
       const next = this.#rescope(watcher);
-      if (next === undefined) {
-        watcher.migrateToNothing(position);
-        continue;
-      }
-      if (next !== watcher.view) watcher.migrate(next, position);
+      if (next === watcher.view) continue;
+      this.#moving.push({ watcher, next, held: watcher.detach() });
+    }
+  }
+
+  /** After the views are updated: the moved watchers see the difference and follow their new views. */
+  #commit(): void {
+    const position = this.#clock();
+    for (const { watcher, next, held } of this.#moving.splice(0)) {
+      if (next === undefined) watcher.detachFromEverything(held, position);
+      else watcher.attach(next, held, position);
     }
   }
 

@@ -110,9 +110,12 @@ export class Watcher implements ViewListener {
   }
 
   #deliverAll(events: readonly ViewEvent[]): void {
+    // One change can yield several events at the same position (a recompute): compare with where the
+    // watcher stood before this batch, not with the batch's own first event.
+    const after = this.#position;
     this.#sink.cork();
     for (const event of events) {
-      if (comparePositions(event.position, this.#position) <= 0) continue;
+      if (comparePositions(event.position, after) <= 0) continue;
       this.#position = event.position;
       const emitted = this.#filter(event);
       if (emitted) this.#write(emitted);
@@ -185,38 +188,48 @@ export class Watcher implements ViewListener {
     }
   }
 
-  /** Moves to another view (the identity's access changed): the client sees the difference. */
-  migrate(next: View, position: Position): void {
-    if (this.#closed || next === this.#view) return;
-    const previous = this.#view;
-    previous.listeners.delete(this);
+  /**
+   * First half of a move to another view (the identity's access changed): stops following the current
+   * view and returns what the client holds from it.
+   */
+  detach(): readonly KubeObject[] {
+    this.#view.listeners.delete(this);
+    return this.#view.items();
+  }
+
+  /**
+   * Second half of a move: the client sees the difference between what it held and the new view (as
+   * DELETED at `position`, ADDED, MODIFIED), then follows the new view.
+   */
+  attach(next: View, held: readonly KubeObject[], position: Position): void {
+    if (this.#closed) return;
     const rv = formatPosition(position);
+    const key = (o: KubeObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name ?? ''}` : (o.metadata.name ?? ''));
+    const heldByKey = new Map(held.filter((o) => this.passes(o)).map((o) => [key(o), o]));
     this.#sink.cork();
-    for (const object of previous.items()) {
-      const key = object.metadata.name ?? '';
-      if (!this.passes(object)) continue;
-      const now = next.get(object.metadata.namespace ? `${object.metadata.namespace}/${key}` : key);
+    for (const [k, object] of heldByKey) {
+      const now = next.get(k);
       if (now === undefined || !this.passes(now)) this.#write({ type: 'DELETED', object: atResourceVersion(object, rv) });
     }
     for (const object of next.items()) {
       if (!this.passes(object)) continue;
-      const key = object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name ?? ''}` : (object.metadata.name ?? '');
-      const before = previous.get(key);
-      if (before === undefined || !this.passes(before)) this.#write({ type: 'ADDED', object });
+      const before = heldByKey.get(key(object));
+      if (before === undefined) this.#write({ type: 'ADDED', object });
       else if (before !== object) this.#write({ type: 'MODIFIED', object });
     }
     this.#sink.uncork();
     this.#view = next;
-    if (comparePositions(position, this.#position) > 0) this.#position = position;
+    // From here on the watcher follows the new view's history, after its latest event.
+    this.#position = next.position;
     next.listeners.add(this);
   }
 
-  /** The identity lost its access: DELETED for everything it was shown, then the stream ends. */
-  migrateToNothing(position: Position): void {
+  /** The identity lost its access: DELETED for everything it held, then the stream ends. */
+  detachFromEverything(held: readonly KubeObject[], position: Position): void {
     if (this.#closed) return;
     const rv = formatPosition(position);
     this.#sink.cork();
-    for (const object of this.#view.items()) if (this.passes(object)) this.#write({ type: 'DELETED', object: atResourceVersion(object, rv) });
+    for (const object of held) if (this.passes(object)) this.#write({ type: 'DELETED', object: atResourceVersion(object, rv) });
     this.#sink.uncork();
     this.close();
   }

@@ -24,8 +24,14 @@ export interface ChangeSource {
   store(type: ResourceType): ObjectSource | undefined;
 }
 
-/** Notified after a change that may alter what identities can see (tenancy objects, bindings). */
-export type AccessListener = () => void;
+/**
+ * Told about a change that may alter what identities can see (tenancy objects, bindings): `prepare`
+ * runs before the views apply the change (with the directory already updated), `commit` after.
+ */
+export interface AccessListener {
+  prepare(): void;
+  commit(): void;
+}
 
 const NAMESPACES_ID = typeId(NAMESPACES);
 const TENANTS_ID = typeId(TENANTS);
@@ -116,14 +122,17 @@ export class Projections {
         touched = this.#directory.setRoleBinding(objectKey(change.object), current as RoleBinding | undefined);
         break;
     }
+    // Who sees what may have changed (owners, settings, bindings; a namespace joining or leaving a
+    // tenant changes member namespaces and ProxySetting validity). Watchers whose view changes are
+    // detached before the views apply the change and re-attached after, so that they see exactly the
+    // difference between what they held and their new view — never an intermediate state.
+    const accessMayChange = touched !== undefined && (id !== NAMESPACES_ID || touched.size > 0);
+    if (accessMayChange) for (const listener of this.#accessListeners) listener.prepare();
     // Incremental: the views of the changed object's own type that it can affect.
     for (const view of this.#candidates(id, change)) view.apply(change.type, change.object, change.position);
-    if (touched === undefined) return;
     // What a scope selects by may have changed: a tenant's spec or status, a namespace's tenant.
-    if (touched.size > 0 && (id === TENANTS_ID || id === NAMESPACES_ID)) this.#recompute(id, touched, change);
-    // Who sees what may have changed (owners, settings, bindings; a namespace joining or leaving a
-    // tenant changes member namespaces and ProxySetting validity).
-    if (id !== NAMESPACES_ID || touched.size > 0) for (const listener of this.#accessListeners) listener();
+    if (touched !== undefined && touched.size > 0 && (id === TENANTS_ID || id === NAMESPACES_ID)) this.#recompute(id, touched, change);
+    if (accessMayChange) for (const listener of this.#accessListeners) listener.commit();
   }
 
   #candidates(id: string, change: Change): Iterable<View> {
