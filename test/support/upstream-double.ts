@@ -5,7 +5,9 @@
 //   X-Stream-Protocol-Version, and echoes every message back prefixed with "echo:";
 // - SPDY/3.1 upgrades: answers 101 and echoes raw bytes;
 // - `/hang`: never answers; `/slow`: answers after a delay; `/readyz`: 200 unless `ready` is false;
-// - `?refuse=403`: refuses the upgrade with a Status.
+// - `?refuse=403`: refuses the upgrade with a Status;
+// - a GET of a resource collection: an empty cluster — an empty list, or a watch held open without
+//   events — so that the proxy's own informers sync and it becomes ready.
 import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +16,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WebSocketServer } from 'ws';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../../src/pki.ts';
+import { parseRequestInfo } from '../../src/request-info.ts';
 import { loadUpstream, type Upstream } from '../../src/upstream.ts';
 import { stringify } from 'yaml';
 
@@ -87,6 +90,13 @@ export class UpstreamDouble {
       return;
     }
     if (url.pathname === '/hang') return;
+    const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
+    if (info.isResourceRequest && (info.verb === 'list' || info.verb === 'watch') && !info.name) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (info.verb === 'watch') res.flushHeaders(); // held open until the client or stop() ends it
+      else res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [] }));
+      return;
+    }
     if (url.pathname === '/slow') {
       setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow answer'), Number(url.searchParams.get('ms') ?? 1000));
       return;
