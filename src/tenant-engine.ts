@@ -11,6 +11,7 @@ import { TenantApi } from './serve/tenant-api.ts';
 import { TenantDirectory } from './tenancy/directory.ts';
 import type { Upstream } from './upstream.ts';
 import { Projections } from './views/projections.ts';
+import { RuleInformers } from './tenancy/rule-informers.ts';
 
 /** What every tenant answer depends on. */
 export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS];
@@ -22,6 +23,7 @@ export class TenantEngine {
   readonly projections: Projections;
   readonly served = new ServedTypes();
   readonly api: TenantApi;
+  readonly ruleInformers: RuleInformers;
   readonly #collector: NodeJS.Timeout;
 
   constructor(upstream: Upstream, log: Logger, ignoredGroups: readonly string[], metrics?: ProxyMetrics) {
@@ -44,6 +46,16 @@ export class TenantEngine {
       upstream,
       log,
     });
+    this.ruleInformers = new RuleInformers({
+      hub,
+      served: this.served,
+      upstream,
+      log,
+      rules: () => this.directory.allRules(),
+      isCustom: (type) => hub.reflector(CUSTOM_RESOURCE_DEFINITIONS)?.get(`${type.resource}.${type.group}`) !== undefined,
+      fixed: [...TENANCY_TYPES, ...BUILT_IN_SERVED],
+    });
+    this.projections.onAccessChange({ prepare: () => {}, commit: () => this.ruleInformers.changed() });
     this.#collector = setInterval(() => this.projections.collectIdle(), VIEW_COLLECT_INTERVAL_MS);
     this.#collector.unref();
     metrics?.observeEngine(this);
@@ -62,6 +74,7 @@ export class TenantEngine {
 
   stop(): void {
     clearInterval(this.#collector);
+    this.ruleInformers.stop();
     this.api.close();
     this.projections.stop();
     this.hub.stop();

@@ -184,6 +184,14 @@ export class TenantDirectory {
 
   // ── queries ──
 
+  /** Every clusterResources rule of every ProxySetting and GlobalProxySettings. */
+  allRules(): ClusterResourceRule[] {
+    const rules: ClusterResourceRule[] = [];
+    for (const setting of this.#proxySettings.values()) for (const s of setting.spec?.subjects ?? []) rules.push(...(s.clusterResources ?? []).map(compileClusterResource));
+    for (const settings of this.#globalRules.values()) for (const r of settings.spec?.rules ?? []) rules.push(...(r.clusterResources ?? []).map(compileClusterResource));
+    return rules;
+  }
+
   accessOf(identity: Identity): Access {
     const keys = identitySubjectKeys(identity);
     const access: Access = { tenants: new Map(), memberNamespaces: new Set(), rules: [] };
