@@ -155,6 +155,7 @@ export class TenantProxy {
           code = outcome.code;
         } else {
           code = await forward(req, res, identity, { upstream: this.upstream, timeoutMs: this.config.upstreamTimeoutMs, shutdown: this.#shutdown.signal, watch: info.verb === 'watch' });
+          this.engine.api.noteWrite(info, code);
         }
       }
     } catch (err) {
@@ -162,7 +163,7 @@ export class TenantProxy {
       route = identity === undefined ? 'rejected' : 'served';
       const status = toStatus(err);
       if (!(err instanceof StatusError)) this.log.error({ err, path: info.path }, 'request failed');
-      sendStatus(res, status, {}, identity ? TenantApi.statusBody(status, req.headers.accept) : JSON.stringify(status));
+      sendStatus(res, status, {}, identity ? TenantApi.statusBody(status, req.headers.accept) : `${JSON.stringify(status)}\n`);
       code = status.code;
     } finally {
       this.#inFlight--;

@@ -50,9 +50,11 @@ export class StatusError extends Error {
 }
 
 export function failure(code: number, reason: StatusReason | '', message: string, details?: StatusDetails): Status {
-  const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, code };
+  // Field order as the apiserver writes it: …, message, reason, details, code.
+  const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message } as Status;
   if (reason) status.reason = reason;
   if (details && Object.keys(details).length > 0) status.details = details;
+  status.code = code;
   return status;
 }
 
@@ -65,7 +67,8 @@ export function notFound(resource: string, group: string, name: string): StatusE
   return new StatusError(404, 'NotFound', `${qualified} "${name}" not found`, { name, group: group || undefined, kind: resource });
 }
 
-export function sendStatus(res: ServerResponse, status: Status, headers: Record<string, string> = {}, body = JSON.stringify(status)): void {
+/** Like the apiserver's JSON encoder, bodies end with a newline. */
+export function sendStatus(res: ServerResponse, status: Status, headers: Record<string, string> = {}, body = `${JSON.stringify(status)}\n`): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -14,7 +14,7 @@ const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthor
 
 /** Answers an upgrade request with a Status error on the raw socket, then closes it. */
 export function rejectUpgrade(socket: Duplex, status: Status): void {
-  const body = JSON.stringify(status);
+  const body = `${JSON.stringify(status)}\n`;
   if (!socket.writable) return void socket.destroy();
   socket.end(
     `HTTP/1.1 ${status.code} ${STATUS_TEXT[status.code] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

@@ -76,7 +76,7 @@ export function jsonList(type: ResourceType, apiVersion: string, items: readonly
     ? `{"apiVersion":"${apiVersion}","items":[`
     : `{"kind":"${type.kind}List","apiVersion":"${apiVersion}","metadata":${JSON.stringify(listMetaInOrder(meta))},"items":[`;
   const trailer = custom ? `],"kind":"${type.kind}List","metadata":${JSON.stringify({ continue: meta.continue ?? '', ...listMetaInOrder(meta, true) })}}` : ']}';
-  return Buffer.from(header + parts.join(',') + trailer);
+  return Buffer.from(`${header}${parts.join(',')}${trailer}\n`);
 }
 
 // Custom resource lists are unstructured (sorted keys, "continue" always present); built-in lists are
@@ -97,7 +97,7 @@ function listMetaInOrder(meta: ListMeta, custom = false): Record<string, unknown
 export function tableBody(printer: TablePrinter, items: readonly KubeObject[], meta: ListMeta, includeObject: IncludeObject, nowMs: number): Buffer {
   const listMeta: Record<string, unknown> = { ...meta };
   if (!meta.continue) delete listMeta.continue;
-  return Buffer.from(JSON.stringify(tableFor(printer, items as unknown as Record<string, unknown>[], { includeObject, listMeta, withColumnDefinitions: true, nowMs })));
+  return Buffer.from(`${JSON.stringify(tableFor(printer, items as unknown as Record<string, unknown>[], { includeObject, listMeta, withColumnDefinitions: true, nowMs }))}\n`);
 }
 
 /** One watch event whose object is a one-row Table (column definitions only on a watch's first). */

@@ -101,7 +101,7 @@ export async function serveGet(res: ServerResponse, target: ReadTarget, name: st
   const found = target.view.get(name) ?? fallback(name);
   if (!found) throw notFound(target.type.resource, target.type.group, name);
   const object = atVersion(found, target.apiVersion);
-  const body = target.printer ? tableBody(target.printer, [object], { resourceVersion: object.metadata.resourceVersion ?? '' }, target.includeObject, Date.now()) : Buffer.from(objectJson(object));
+  const body = target.printer ? tableBody(target.printer, [object], { resourceVersion: object.metadata.resourceVersion ?? '' }, target.includeObject, Date.now()) : Buffer.from(`${objectJson(object)}\n`);
   res.writeHead(200, { ...JSON_HEADERS, 'content-length': body.length });
   res.end(body);
   return 200;

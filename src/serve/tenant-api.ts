@@ -29,6 +29,7 @@ import type { Watcher } from './watcher.ts';
 import { answerSelfAccessReview, answerSelfSubjectReview, augmentRulesReview, isSelfReview } from './self-reviews.ts';
 import { performGrantedWrite } from './granted-writes.ts';
 import type { Upstream } from '../upstream.ts';
+import { WriteFence } from './write-fence.ts';
 
 export interface TenantApiDependencies {
   clock: EventClock;
@@ -59,6 +60,7 @@ export class TenantApi {
   readonly #access = new Map<string, { version: number; access: Access }>();
   readonly #wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => [...protocols].find((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX)) ?? false });
   readonly #watcherIdentity = new WeakMap<Watcher, Identity>();
+  readonly #fence = new WriteFence();
 
   constructor(deps: TenantApiDependencies) {
     this.#deps = deps;
@@ -116,8 +118,7 @@ export class TenantApi {
     if (info.subresource !== '' || (!readVerb && !this.#grantedWrite(target.access, type, info.verb))) return undefined;
     if (!this.ready(type)) throw this.#notReady();
     if (!readVerb) {
-      const visible = this.#deps.projections.view(scope).get(info.name);
-      if (!visible) return undefined; // not theirs: forwarded, their RBAC answers
+      if (!this.#writable(target.access, type, info)) return undefined; // not theirs to write: forwarded, their RBAC answers
       const code = await performGrantedWrite(req, res, identity, info, this.#deps.upstream, this.#deps.log);
       return { code, route: 'granted-write' };
     }
@@ -143,8 +144,28 @@ export class TenantApi {
     return [...access.tenants.values()].some((grants) => grants.get(kind)?.has(operation));
   }
 
+  /** The proxy forwarded a write that succeeded: reads of a watched type wait for its event. */
+  noteWrite(info: RequestInfo, code: number): void {
+    if (code < 200 || code > 299 || !['create', 'update', 'patch', 'delete', 'deletecollection'].includes(info.verb)) return;
+    const type = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
+    if (type) this.#fence.note(type, this.#deps.reflector(type));
+  }
+
+  /**
+   * A write is the proxy's to perform only on an object visible through a tenant that grants this very
+   * operation on the kind (never through another tenant's List grant or a read-only rule).
+   */
+  #writable(access: Access, type: ResourceType, info: RequestInfo): boolean {
+    const kind = GRANTED_KINDS[typeId(type)];
+    const operation = info.verb === 'delete' ? 'Delete' : 'Update';
+    const tenants = [...access.tenants].filter(([, grants]) => kind !== undefined && grants.get(kind)?.has(operation)).map(([t]) => t);
+    const object = this.#deps.reflector(type)?.get(info.name);
+    return tenants.length > 0 && object !== undefined && isVisible({ type, tenants, members: [], rules: [], key: '' }, object, this.#deps.directory);
+  }
+
   async #read(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
     const media = negotiate(req.headers.accept);
+    await this.#fence.wait(type, this.#deps.reflector(type));
     if (media.kind === 'not-acceptable') throw new StatusError(406, 'NotAcceptable', '406: Not Acceptable');
     const view = this.#deps.projections.view(scope);
     const options = parseListOptions(info.query, type.group, type.resource, { table: media.kind === 'table' });
@@ -219,7 +240,7 @@ export class TenantApi {
 
   /** Error answers of served requests: compact JSON, or indented when the client cannot take JSON. */
   static statusBody(status: Status, accept: string | undefined): string {
-    if (acceptsPlainJson(accept)) return JSON.stringify(status);
+    if (acceptsPlainJson(accept)) return `${JSON.stringify(status)}\n`;
     // The apiserver's fallback encoder: indented; its 406 carries an empty details object.
     const shown = status.code === 406 ? { kind: status.kind, apiVersion: status.apiVersion, metadata: {}, status: status.status, message: status.message, reason: status.reason, details: {}, code: 406 } : status;
     return `${JSON.stringify(shown, null, 2)}\n`;

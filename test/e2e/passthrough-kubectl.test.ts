@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ControlPlane } from '../support/control-plane.ts';
+import { withoutAges } from '../support/cluster-objects.ts';
 import { createTenant } from '../support/fixtures.ts';
 import { kubectl, KubectlStream, type KubectlResult } from '../support/kubectl.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
@@ -43,15 +44,10 @@ test.after(async (ctx) => {
   await ctx.proxy?.stop();
 });
 
-// Ages tick between the two runs; everything else must match byte for byte.
-function normalize(r: KubectlResult): KubectlResult {
-  const age = /\b\d+(s|m|h|d)(\d+(s|m))?\b/g;
-  return { code: r.code, stdout: r.stdout.replace(age, '<age>'), stderr: r.stderr.replace(age, '<age>') };
-}
 
 async function same(ctx: Context, user: string, args: string[]): Promise<KubectlResult> {
-  const direct = normalize(await kubectl(ctx.direct[user] ?? '', args));
-  const proxied = normalize(await kubectl(ctx.viaProxy[user] ?? '', args));
+  const direct = withoutAges(await kubectl(ctx.direct[user] ?? '', args));
+  const proxied = withoutAges(await kubectl(ctx.viaProxy[user] ?? '', args));
   assert.equal(proxied, direct, `kubectl ${args.join(' ')} as ${user}`);
   return proxied;
 }
