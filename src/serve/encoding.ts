@@ -111,8 +111,16 @@ export function bookmarkLine(type: ResourceType, apiVersion: string, resourceVer
   const metadata: Record<string, unknown> = { resourceVersion };
   if (!isCustomResource(type)) metadata.creationTimestamp = null;
   if (annotations) metadata.annotations = annotations;
-  return Buffer.from(`{"type":"BOOKMARK","object":${JSON.stringify({ kind: type.kind, apiVersion, metadata })}}\n`);
+  // Go structs serialize their empty spec/status; kinds without them (classes) have none.
+  const empty = STRUCT_FIELDS[type.kind] ?? {};
+  return Buffer.from(`{"type":"BOOKMARK","object":${JSON.stringify({ kind: type.kind, apiVersion, metadata, ...empty })}}\n`);
 }
+
+const STRUCT_FIELDS: Readonly<Record<string, Record<string, unknown>>> = {
+  Namespace: { spec: {}, status: {} },
+  Node: { spec: {}, status: { daemonEndpoints: { kubeletEndpoint: { Port: 0 } }, nodeInfo: { machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: '', containerRuntimeVersion: '', kubeletVersion: '', kubeProxyVersion: '', operatingSystem: '', architecture: '' } } },
+  PersistentVolume: { spec: {}, status: {} },
+};
 
 export function servedApiVersion(type: ResourceType, requestedVersion: string): string {
   return groupVersion({ group: type.group, version: requestedVersion || type.version });

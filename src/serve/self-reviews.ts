@@ -76,14 +76,15 @@ function parseReview(body: Buffer, contentType: string | undefined): { spec: { r
   }
 }
 
-export async function answerSelfAccessReview(req: IncomingMessage, res: ServerResponse, scopeOf: ScopeOf, upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'local' | 'served' }> {
+export async function answerSelfAccessReview(req: IncomingMessage, res: ServerResponse, scopeOf: ScopeOf, visible: (scope: Scope, name: string) => boolean, upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'local' | 'served' }> {
   const body = await readBody(req);
   const review = parseReview(body, req.headers['content-type']);
   const a = review?.spec.resourceAttributes;
   if (a && READ_VERBS.includes(a.verb ?? '') && !a.subresource) {
     const scope = scopeOf(a.group ?? '', a.version ?? '', a.resource ?? '');
     const clusterScoped = !a.namespace || (a.resource === 'namespaces' && a.group === '');
-    if (scope && clusterScoped) {
+    // A named get is allowed only for an object in the view (else the GET itself would be 404).
+    if (scope && clusterScoped && (!a.name || visible(scope, a.name))) {
       const spec = review?.json ? review.spec : { resourceAttributes: a };
       return { code: sendJson(res, 201, { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed: true, reason: `tenant-proxy: ${a.resource} of the tenant's view` } }), route: 'local' };
     }

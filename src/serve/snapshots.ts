@@ -4,6 +4,7 @@
 // and expire like an etcd compaction would: expired or unknown → 410 Expired.
 import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../streams/kube-object.ts';
+import { goQuote } from '../query/go-strconv.ts';
 import { StatusError } from '../status.ts';
 
 const SNAPSHOT_TTL_MS = 5 * 60_000;
@@ -56,13 +57,11 @@ export class ListSnapshots {
   #page(id: string, items: readonly KubeObject[], resourceVersion: string, start: number, limit: number, countRemaining: boolean): Page {
     const end = limit > 0 ? Math.min(items.length, start + limit) : items.length;
     const page = items.slice(start, end);
-    if (end >= items.length) {
-      this.#snapshots.delete(id);
-      return { items: page, resourceVersion, continue: undefined, remainingItemCount: undefined };
-    }
+    // The snapshot stays until it expires: a continue token can be used again, as with the apiserver.
+    if (end >= items.length) return { items: page, resourceVersion, continue: undefined, remainingItemCount: undefined };
     const last = page[page.length - 1]?.metadata.name ?? '';
     const token: Token = { v: 'meta.k8s.io/v1', rv: resourceVersion, start: `${last}\u0000`, snapshot: id, index: end };
-    return { items: page, resourceVersion, continue: Buffer.from(JSON.stringify(token)).toString('base64'), remainingItemCount: countRemaining ? items.length - end : undefined };
+    return { items: page, resourceVersion, continue: Buffer.from(JSON.stringify(token)).toString('base64url'), remainingItemCount: countRemaining ? items.length - end : undefined };
   }
 
   #evict(): void {
@@ -76,15 +75,38 @@ export class ListSnapshots {
   }
 }
 
+const invalid = (why: string) => new StatusError(400, 'BadRequest', `invalid continue token: continue key is not valid: ${why}`);
+
+/** Go's base64.RawURLEncoding.DecodeString, with its error. */
+function decodeBase64Url(token: string): Buffer {
+  const bad = /[^A-Za-z0-9_-]/.exec(token);
+  if (bad) throw invalid(`illegal base64 data at input byte ${bad.index}`);
+  if (token.length % 4 === 1) throw invalid(`illegal base64 data at input byte ${token.length - 1}`);
+  return Buffer.from(token, 'base64url');
+}
+
+/** The first error Go's encoding/json reports for the usual garbage: an invalid leading byte. */
+function jsonError(bytes: Buffer): string {
+  const first = bytes.findIndex((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d);
+  if (first < 0) return 'unexpected end of JSON input';
+  const c = bytes[first] ?? 0;
+  if (!'{["-0123456789tfn'.includes(String.fromCharCode(c))) {
+    const quoted = c === 0x27 ? "'\\''" : c === 0x22 ? `'"'` : `'${goQuote(String.fromCharCode(c)).slice(1, -1)}'`;
+    return `invalid character ${quoted} looking for beginning of value`;
+  }
+  return 'unexpected end of JSON input';
+}
+
 function decodeToken(token: string): Token {
+  const bytes = decodeBase64Url(token);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
-  } catch (err) {
-    throw new StatusError(400, 'BadRequest', `invalid continue token: continue key is not valid: ${(err as Error).message}`);
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw invalid(jsonError(bytes));
   }
-  const t = parsed as Partial<Token>;
-  if (t.v !== 'meta.k8s.io/v1') throw new StatusError(400, 'BadRequest', `invalid continue token: continue key is not valid: server does not recognize this encoded key`);
+  const t = (parsed ?? {}) as Partial<Token>;
+  if (t.v !== 'meta.k8s.io/v1') throw invalid(`server does not recognize this encoded version ${goQuote(String(t.v ?? ''))}`);
   if (typeof t.snapshot !== 'string' || typeof t.index !== 'number' || typeof t.rv !== 'string') throw new StatusError(410, 'Expired', CONTINUE_EXPIRED_MESSAGE);
   return t as Token;
 }

@@ -8,7 +8,7 @@ import { WebSocketServer } from 'ws';
 import { BEARER_PROTOCOL_PREFIX } from '../authenticate.ts';
 import type { Identity } from '../identity.ts';
 import type { Logger } from '../log.ts';
-import { parseListOptions } from '../query/list-options.ts';
+import { parseListOptions, type ListOptions } from '../query/list-options.ts';
 import type { RequestInfo } from '../request-info.ts';
 import { StatusError, type Status } from '../status.ts';
 import { isTenantUser, type Access, type TenantDirectory } from '../tenancy/directory.ts';
@@ -52,6 +52,29 @@ export interface Outcome {
 }
 
 const ACCESS_CACHE_SIZE = 10_000;
+const NOT_ACCEPTABLE = '406: Not Acceptable';
+
+/**
+ * The apiserver's two 406 texts: a generic one for built-in kinds asked for a media type it has no
+ * serializer for, and the list of its media types otherwise (custom resources, unknown `as=`,
+ * protobuf Tables — and, here, protobuf, which the proxy does not serve).
+ */
+function notAcceptableMessage(type: ResourceType, accept: string | undefined): string {
+  const a = accept ?? '';
+  if (!type.custom && !a.includes('protobuf') && !a.includes('as=')) return NOT_ACCEPTABLE;
+  return 'only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf';
+}
+
+/**
+ * A watch of one object by path (`/api/v1/watch/namespaces/x`, or a websocket on it): the apiserver
+ * watches with `metadata.name=x`, and refuses a field selector naming another object.
+ */
+function namedWatch(options: ListOptions, info: RequestInfo): ListOptions {
+  if (info.verb !== 'watch' || !info.name || options.fieldSelector.exactName === info.name) return options;
+  if (!options.fieldSelector.empty) throw new StatusError(400, 'BadRequest', 'fieldSelector metadata.name doesn\'t match requested name');
+  const name = info.name;
+  return { ...options, fieldSelector: { ...options.fieldSelector, empty: false, exactName: name, matches: (o: { metadata?: { name?: string } }) => o.metadata?.name === name } as ListOptions['fieldSelector'] };
+}
 
 export class TenantApi {
   readonly #deps: TenantApiDependencies;
@@ -110,11 +133,15 @@ export class TenantApi {
    */
   async handle(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
     if (!info.isResourceRequest || this.#ignored(identity)) return undefined;
+    // Who is a tenant user is unknown until the tenancy informers have synced: never guess (a
+    // forwarded owner would get the apiserver's Forbidden).
+    const readVerb = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
+    const served = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
+    if (((served && readVerb) || (isSelfReview(info) && info.resource !== 'selfsubjectreviews')) && !this.ready(served)) throw this.#notReady();
     if (isSelfReview(info)) return this.#selfReview(req, res, identity, info);
     const target = this.#target(identity, info);
     if (!target) return undefined;
     const { type, scope } = target;
-    const readVerb = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
     if (info.subresource !== '' || (!readVerb && !this.#grantedWrite(target.access, type, info.verb))) return undefined;
     if (!this.ready(type)) throw this.#notReady();
     if (!readVerb) {
@@ -166,9 +193,9 @@ export class TenantApi {
   async #read(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
     const media = negotiate(req.headers.accept);
     await this.#fence.wait(type, this.#deps.reflector(type));
-    if (media.kind === 'not-acceptable') throw new StatusError(406, 'NotAcceptable', '406: Not Acceptable');
+    if (media.kind === 'not-acceptable') throw new StatusError(406, 'NotAcceptable', notAcceptableMessage(type, req.headers.accept));
     const view = this.#deps.projections.view(scope);
-    const options = parseListOptions(info.query, type.group, type.resource, { table: media.kind === 'table' });
+    const options = namedWatch(parseListOptions(info.query, type.group, type.resource, { table: media.kind === 'table' }), info);
     const target: ReadTarget = {
       type,
       apiVersion: groupVersion({ group: type.group, version: info.apiVersion }),
@@ -202,10 +229,11 @@ export class TenantApi {
   /** A websocket watch of a served type: handled here (true), or to be relayed upstream (false). */
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity, info: RequestInfo): Promise<boolean> {
     if (info.verb !== 'watch' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || this.#ignored(identity)) return false;
+    const served = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
+    if (served && !this.ready(served)) throw this.#notReady();
     const target = this.#target(identity, info);
     if (!target || info.subresource !== '') return false;
-    if (!this.ready(target.type)) throw this.#notReady();
-    const options = parseListOptions(info.query, target.type.group, target.type.resource);
+    const options = namedWatch(parseListOptions(info.query, target.type.group, target.type.resource), info);
     const view: View = this.#deps.projections.view(target.scope);
     const readTarget: ReadTarget = { type: target.type, apiVersion: groupVersion({ group: target.type.group, version: info.apiVersion }), view, printer: undefined, includeObject: 'Metadata' };
     const accept = async () => new WebSocketWatchSink(await new Promise<import('ws').WebSocket>((resolve) => this.#wss.handleUpgrade(req, socket, head, resolve)));
@@ -222,7 +250,8 @@ export class TenantApi {
       const type = this.#deps.served.resolve(group, version || this.#versionOf(group, resource), resource);
       return type ? scopeFor(type, access) : undefined;
     };
-    if (info.resource === 'selfsubjectaccessreviews') return answerSelfAccessReview(req, res, scopeOf, this.#deps.upstream, identity);
+    const visible = (scope: Scope, name: string) => this.#deps.projections.view(scope).has(name);
+    if (info.resource === 'selfsubjectaccessreviews') return answerSelfAccessReview(req, res, scopeOf, visible, this.#deps.upstream, identity);
     if (info.resource === 'selfsubjectrulesreviews') return augmentRulesReview(req, res, scopeOf, [...this.#deps.served.all()], this.#deps.upstream, identity);
     return undefined;
   }
@@ -241,8 +270,8 @@ export class TenantApi {
   /** Error answers of served requests: compact JSON, or indented when the client cannot take JSON. */
   static statusBody(status: Status, accept: string | undefined): string {
     if (acceptsPlainJson(accept)) return `${JSON.stringify(status)}\n`;
-    // The apiserver's fallback encoder: indented; its 406 carries an empty details object.
-    const shown = status.code === 406 ? { kind: status.kind, apiVersion: status.apiVersion, metadata: {}, status: status.status, message: status.message, reason: status.reason, details: {}, code: 406 } : status;
-    return `${JSON.stringify(shown, null, 2)}\n`;
+    // The apiserver's fallback encoder: indented, no final newline; its generic 406 carries empty details.
+    const shown = status.message === NOT_ACCEPTABLE ? { kind: status.kind, apiVersion: status.apiVersion, metadata: {}, status: status.status, message: status.message, reason: status.reason, details: {}, code: 406 } : status;
+    return JSON.stringify(shown, null, 2);
   }
 }

@@ -72,9 +72,8 @@ export class WebSocketWatchSink implements WatchSink {
   }
 
   write(chunk: Buffer): boolean {
-    // One event per text message, without the line terminator.
-    const end = chunk.length > 0 && chunk[chunk.length - 1] === 0x0a ? chunk.length - 1 : chunk.length;
-    this.#ws.send(chunk.subarray(0, end), { binary: false });
+    // One event per text message (with its newline, as the apiserver's encoder writes it).
+    this.#ws.send(chunk, { binary: false });
     if (this.#ws.bufferedAmount <= WEBSOCKET_HIGH_WATER_BYTES) return true;
     if (!this.#waitingForDrain) {
       this.#waitingForDrain = true;
