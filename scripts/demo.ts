@@ -22,8 +22,8 @@ const say = (m: string) => process.stdout.write(`[demo] ${m}\n`);
 
 async function seed(cp: ControlPlane): Promise<void> {
   const admin = cp.admin;
-  await createTenant(admin, { name: 'oil', owners: [{ kind: 'User', name: 'alice' }], namespaces: ['oil-dev', 'oil-prod'], spec: { storageClasses: { allowed: ['custom'], allowedRegex: '\\w+fs' }, ingressOptions: { allowedClasses: { allowed: ['custom'], allowedRegex: '\\w+-lb' } } } });
-  await createTenant(admin, { name: 'gas', owners: [{ kind: 'Group', name: 'gas-admins' }], namespaces: ['gas-dev'], spec: { nodeSelector: { pool: 'gas' } } });
+  await createTenant(admin, { name: 'oil', owners: [{ kind: 'User', name: 'alice', proxySettings: [{ kind: 'StorageClasses', operations: ['List'] }, { kind: 'IngressClasses', operations: ['List'] }] }], namespaces: ['oil-dev', 'oil-prod'], spec: { storageClasses: { allowed: ['custom'], allowedRegex: '\\w+fs' }, ingressOptions: { allowedClasses: { allowed: ['custom'], allowedRegex: '\\w+-lb' } } } });
+  await createTenant(admin, { name: 'gas', owners: [{ kind: 'Group', name: 'gas-admins', proxySettings: [{ kind: 'Nodes', operations: ['List', 'Update'] }] }], namespaces: ['gas-dev'], spec: { nodeSelector: { pool: 'gas' } } });
   for (const [name, pool] of [['node-oil-1', 'oil'], ['node-gas-1', 'gas']]) {
     await apply(admin, { apiVersion: 'v1', kind: 'Node', metadata: { name: name ?? '', labels: { pool: pool ?? '', 'kubernetes.io/hostname': name ?? '' } } });
   }
@@ -72,12 +72,16 @@ async function main(): Promise<void> {
 tenant-proxy is listening on ${url} (logs: ${rel(path.join(DEMO_DIR, 'proxy.log'))}, metrics: http://${METRICS_LISTEN}/metrics)
 in front of kube-apiserver ${cp.server}. Try:
 
-  kubectl --kubeconfig ${rel(kubeconfigs.alice)} get namespaces        # alice owns tenant oil
-  kubectl --kubeconfig ${rel(kubeconfigs.alice)} get ns oil-dev
-  kubectl --kubeconfig ${rel(kubeconfigs.alice)} -n oil-dev create configmap hello --from-literal=k=v
-  kubectl --kubeconfig ${rel(kubeconfigs.bob)} get ns gas-dev                 # bob, through group gas-admins
-  kubectl --kubeconfig ${rel(kubeconfigs.bob)} auth can-i create pods -n gas-dev
-  kubectl --kubeconfig ${rel(kubeconfigs.admin)} get ns -w                    # everything, forwarded
+  kubectl --kubeconfig ${rel(kubeconfigs.alice)} get namespaces            # alice owns tenant oil: oil-dev, oil-prod
+  kubectl --kubeconfig ${rel(kubeconfigs.alice)} get ns -w                 # live; in another shell, as admin:
+  kubectl --kubeconfig ${rel(kubeconfigs.admin)} label ns gas-dev capsule.clastix.io/tenant=oil --overwrite
+  kubectl --kubeconfig ${rel(kubeconfigs.alice)} get storageclasses        # allowed: [custom], allowedRegex: \\w+fs
+  kubectl --kubeconfig ${rel(kubeconfigs.alice)} get ns gas-dev            # NotFound, never Forbidden
+  kubectl --kubeconfig ${rel(kubeconfigs.alice)} auth can-i list namespaces
+  kubectl --kubeconfig ${rel(kubeconfigs.bob)} get nodes                   # bob, through group gas-admins: pool=gas
+  kubectl --kubeconfig ${rel(kubeconfigs.bob)} cordon node-gas-1           # the Update grant
+  kubectl --kubeconfig ${rel(kubeconfigs.alice)} delete ns oil-prod        # returns, no Forbidden lines
+  kubectl --kubeconfig ${rel(kubeconfigs.admin)} get ns                    # admin: everything, forwarded
 
 Ctrl-C stops the proxy and the control plane.
 `);
