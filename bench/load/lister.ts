@@ -1,0 +1,68 @@
+// A load generator process (forked by bench/run.ts) for LIST latency: issues `count` requests with
+// `concurrency` in flight, round-robin over the given client identities, each identity on its own
+// keep-alive connection (so TLS handshakes are not what is timed). Times from request start to the
+// complete body received.
+import https from 'node:https';
+import { performance } from 'node:perf_hooks';
+
+export interface ListCommand {
+  cmd: 'list';
+  url: string;
+  caPem: string;
+  clients: { certPem: string; keyPem: string }[];
+  path: string;
+  accept: string;
+  count: number;
+  concurrency: number;
+  /** Stop issuing requests after this long, whatever the count. */
+  maxMs: number;
+}
+
+export interface ListReply {
+  type: 'listed';
+  samples: number[];
+  errors: number;
+  statuses: Record<string, number>;
+  bytes: number;
+}
+
+function get(agent: https.Agent, url: URL, path: string, accept: string): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: url.hostname, port: url.port, path, agent, headers: { accept } }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+process.on('message', (message: ListCommand) => {
+  void (async () => {
+    const url = new URL(message.url);
+    const agents = message.clients.map((c) => new https.Agent({ keepAlive: true, maxSockets: 2, ca: message.caPem, cert: c.certPem, key: c.keyPem }));
+    const reply: ListReply = { type: 'listed', samples: [], errors: 0, statuses: {}, bytes: 0 };
+    let issued = 0;
+    const deadline = performance.now() + message.maxMs;
+    const worker = async () => {
+      while (issued < message.count && performance.now() < deadline) {
+        const agent = agents[issued++ % agents.length] as https.Agent;
+        const started = performance.now();
+        try {
+          const r = await get(agent, url, message.path, message.accept);
+          reply.samples.push(performance.now() - started);
+          reply.statuses[r.status] = (reply.statuses[r.status] ?? 0) + 1;
+          reply.bytes += r.bytes;
+        } catch {
+          reply.errors++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: message.concurrency }, worker));
+    for (const a of agents) a.destroy();
+    process.send?.(reply);
+    process.disconnect?.();
+  })();
+});

@@ -1,0 +1,199 @@
+// A load generator process (forked by bench/run.ts): holds many watch connections to a proxy, parses
+// every event and measures delivery latency from the `bench.tenant-proxy/emitted-at` annotation the
+// upstream stamps (same machine: `performance.timeOrigin + performance.now()` is comparable across
+// processes). Commands arrive over IPC; see `Command`. Many watches per process keep the client cost
+// low (Node TLS client connections cost ~137 KiB each).
+import https from 'node:https';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+export interface WatchSpec {
+  certPem: string;
+  keyPem: string;
+  /** Path without resourceVersion, e.g. `/api/v1/namespaces?watch=true`. */
+  path: string;
+}
+
+export type Command =
+  | { cmd: 'open'; url: string; caPem: string; watchers: WatchSpec[]; resourceVersion: string; concurrency: number }
+  | { cmd: 'reset' }
+  | { cmd: 'report' }
+  | { cmd: 'stall'; fraction: number }
+  | { cmd: 'reconnect'; windowMs: number }
+  | { cmd: 'close' };
+
+export type Reply =
+  | { type: 'opened'; opened: number; failed: number; ms: number; firstError?: string }
+  | { type: 'report'; samples: number[]; events: number; bookmarks: number; errors: number; ended: number; expired: number; stalled: number; stalledEnded: number }
+  | { type: 'reconnected'; reconnected: number; failed: number; ms: number }
+  | { type: 'closed' };
+
+const EMITTED_AT = 'bench.tenant-proxy/emitted-at';
+
+class Watch {
+  req: ClientRequest | undefined;
+  res: IncomingMessage | undefined;
+  resourceVersion: string;
+  stalled = false;
+  ended = false;
+  #buffer = '';
+
+  constructor(readonly spec: WatchSpec, resourceVersion: string) {
+    this.resourceVersion = resourceVersion;
+  }
+
+  open(url: URL, caPem: string): Promise<void> {
+    this.ended = false;
+    this.#buffer = '';
+    const path = `${this.spec.path}&resourceVersion=${encodeURIComponent(this.resourceVersion)}`;
+    return new Promise((resolve, reject) => {
+      const req = https.request({ host: url.hostname, port: url.port, path, method: 'GET', ca: caPem, cert: this.spec.certPem, key: this.spec.keyPem, agent: false, headers: { accept: 'application/json' } }, (res) => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`watch ${path}: HTTP ${res.statusCode}`));
+          res.resume();
+          return;
+        }
+        this.res = res;
+        res.setEncoding('utf8');
+        res.on('data', (text: string) => this.#data(text));
+        res.on('end', () => this.#end());
+        res.on('error', () => this.#end());
+        resolve();
+      });
+      req.on('error', (err) => {
+        this.#end();
+        reject(err);
+      });
+      this.req = req;
+      req.end();
+    });
+  }
+
+  #data(text: string): void {
+    this.#buffer += text;
+    let newline: number;
+    while ((newline = this.#buffer.indexOf('\n')) >= 0) {
+      const line = this.#buffer.slice(0, newline);
+      this.#buffer = this.#buffer.slice(newline + 1);
+      if (line) onEvent(this, line);
+    }
+  }
+
+  #end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    stats.ended++;
+    if (this.stalled) stats.stalledEnded++;
+  }
+
+  close(): void {
+    this.req?.destroy();
+  }
+}
+
+const stats = { samples: [] as number[], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0 };
+let watches: Watch[] = [];
+let target: { url: URL; caPem: string } | undefined;
+
+function onEvent(watch: Watch, line: string): void {
+  const now = performance.timeOrigin + performance.now();
+  let event: { type: string; object: { metadata?: { resourceVersion?: string; annotations?: Record<string, string> }; code?: number } };
+  try {
+    event = JSON.parse(line) as typeof event;
+  } catch {
+    stats.errors++;
+    return;
+  }
+  if (event.type === 'ERROR') {
+    if (event.object.code === 410) stats.expired++;
+    else stats.errors++;
+    return;
+  }
+  const rv = event.object.metadata?.resourceVersion;
+  if (rv) watch.resourceVersion = rv;
+  if (event.type === 'BOOKMARK') {
+    stats.bookmarks++;
+    return;
+  }
+  stats.events++;
+  const emitted = Number(event.object.metadata?.annotations?.[EMITTED_AT]);
+  if (Number.isFinite(emitted) && emitted > 0) stats.samples.push(now - emitted);
+}
+
+async function withConcurrency<T>(items: T[], limit: number, run: (item: T) => Promise<void>): Promise<{ failed: number; firstError?: string }> {
+  let next = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await run(item);
+      } catch (err) {
+        failed++;
+        firstError ??= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return { failed, firstError };
+}
+
+function send(reply: Reply): void {
+  process.send?.(reply);
+}
+
+process.on('message', (message: Command) => {
+  void (async () => {
+    switch (message.cmd) {
+      case 'open': {
+        target = { url: new URL(message.url), caPem: message.caPem };
+        const t = target;
+        watches = message.watchers.map((w) => new Watch(w, message.resourceVersion));
+        const started = performance.now();
+        const { failed, firstError } = await withConcurrency(watches, message.concurrency, (w) => w.open(t.url, t.caPem));
+        send({ type: 'opened', opened: watches.length - failed, failed, ms: performance.now() - started, firstError });
+        break;
+      }
+      case 'reset':
+        Object.assign(stats, { samples: [], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0 });
+        break;
+      case 'report':
+        send({ type: 'report', ...stats, stalled: watches.filter((w) => w.stalled).length });
+        break;
+      case 'stall': {
+        const count = Math.round(watches.length * message.fraction);
+        for (const w of watches.slice(0, count)) {
+          w.stalled = true;
+          w.res?.pause();
+        }
+        break;
+      }
+      case 'reconnect': {
+        const t = target;
+        if (!t) break;
+        for (const w of watches) w.close();
+        const started = performance.now();
+        let failed = 0;
+        await Promise.all(
+          watches.map(async (w) => {
+            await new Promise((r) => setTimeout(r, Math.random() * message.windowMs));
+            try {
+              await w.open(t.url, t.caPem);
+            } catch {
+              failed++;
+            }
+          }),
+        );
+        send({ type: 'reconnected', reconnected: watches.length - failed, failed, ms: performance.now() - started });
+        break;
+      }
+      case 'close':
+        for (const w of watches) w.close();
+        send({ type: 'closed' });
+        process.disconnect?.();
+        setTimeout(() => process.exit(0), 100).unref();
+        break;
+    }
+  })();
+});
