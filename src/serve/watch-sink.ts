@@ -9,6 +9,8 @@ export interface WatchSink {
   write(chunk: Buffer): boolean;
   /** Ends the stream cleanly. */
   end(): void;
+  /** Drops the connection (a client that stopped reading cannot be ended cleanly). */
+  destroy(): void;
   onDrain(listener: () => void): void;
   onClose(listener: () => void): void;
   readonly closed: boolean;
@@ -31,6 +33,10 @@ export class HttpWatchSink implements WatchSink {
 
   end(): void {
     if (!this.#res.writableEnded) this.#res.end();
+  }
+
+  destroy(): void {
+    this.#res.destroy();
   }
 
   onDrain(listener: () => void): void {
@@ -89,6 +95,10 @@ export class WebSocketWatchSink implements WatchSink {
 
   end(): void {
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1000);
+  }
+
+  destroy(): void {
+    this.#ws.terminate();
   }
 
   onDrain(listener: () => void): void {

@@ -4,8 +4,10 @@
 //
 // Backpressure: a watcher never buffers events of its own. When its socket is full it stops writing and
 // remembers its position; on drain it catches up from the view's history. If the history no longer
-// reaches back that far, it gets an ERROR 410 Expired and the stream ends — memory stays bounded and
-// one slow client never delays the others.
+// reaches back that far (noticed on drain, or by the hub's ticker while it is still stalled), it gets
+// an ERROR 410 Expired and the stream ends; a client that does not even read that is disconnected after
+// a grace period. Memory per slow client stays bounded by its socket buffer, and one slow client never
+// delays the others.
 import { labelsOf, withResourceVersion, type KubeObject } from '../../streams/kube-object.ts';
 import { comparePositions, formatPosition, type Position } from '../../streams/position.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
@@ -31,6 +33,9 @@ export interface WatcherOptions {
   /** Identity key, to regroup watchers when access changes. */
   identityKey: string;
 }
+
+/** How long a client that stopped reading gets to take its final ERROR event before it is dropped. */
+const SLOW_CLIENT_GRACE_MS = 10_000;
 
 type Emitted = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject };
 
@@ -178,7 +183,16 @@ export class Watcher implements ViewListener {
       this.close();
       return;
     }
-    if (!this.options.bookmarks || this.#paused) return;
+    if (this.#paused) {
+      // Stalled past what the view's history can replay: it can never catch up.
+      if (comparePositions(this.#view.log.completeAfter, this.#position) > 0) {
+        this.expire(`too old resource version: ${formatPosition(this.#position)} (${formatPosition(this.#view.log.completeAfter)})`);
+        const sink = this.#sink;
+        setTimeout(() => sink.destroy(), SLOW_CLIENT_GRACE_MS).unref();
+      }
+      return;
+    }
+    if (!this.options.bookmarks) return;
     const nearDeadline = this.options.deadlineMs - now <= finalBookmarkLeadMs;
     if (now - this.lastWriteAt >= bookmarkIdleMs || (nearDeadline && !this.#finalBookmarkSent)) {
       if (nearDeadline) this.#finalBookmarkSent = true;

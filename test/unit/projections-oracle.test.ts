@@ -267,6 +267,9 @@ class RecordingSink implements WatchSink {
   end(): void {
     this.closed = true;
   }
+  destroy(): void {
+    this.closed = true;
+  }
   onDrain(): void {}
   onClose(): void {}
   get buffered(): number {
