@@ -44,6 +44,10 @@ export class Projections {
   readonly #directory: TenantDirectory;
   readonly #views = new Map<string, View>();
   readonly #byType = new Map<string, Set<View>>();
+  /** Views of namespaces, tenants and PVs by the tenants and member namespaces they select by. */
+  readonly #byTenant = new Map<string, Set<View>>();
+  readonly #byMember = new Map<string, Set<View>>();
+  readonly #withRules = new Set<View>();
   readonly #accessListeners = new Set<AccessListener>();
   readonly #subscription: Subscription;
 
@@ -71,6 +75,7 @@ export class Projections {
       let set = this.#byType.get(typeId(scope.type));
       if (!set) this.#byType.set(typeId(scope.type), (set = new Set()));
       set.add(view);
+      this.#index(view, true);
     }
     view.lastUsedAt = Date.now();
     return view;
@@ -92,6 +97,7 @@ export class Projections {
       if (view.listeners.size > 0 || now - view.lastUsedAt < VIEW_IDLE_MS) continue;
       this.#views.delete(key);
       this.#byType.get(typeId(view.scope.type))?.delete(view);
+      this.#index(view, false);
       dropped++;
     }
     return dropped;
@@ -129,25 +135,49 @@ export class Projections {
     const accessMayChange = touched !== undefined && (id !== NAMESPACES_ID || touched.size > 0);
     if (accessMayChange) for (const listener of this.#accessListeners) listener.prepare();
     // Incremental: the views of the changed object's own type that it can affect.
-    for (const view of this.#candidates(id, change)) view.apply(change.type, change.object, change.position);
+    for (const view of this.#candidates(id, change, touched)) view.apply(change.type, change.object, change.position);
     // What a scope selects by may have changed: a tenant's spec or status, a namespace's tenant.
     if (touched !== undefined && touched.size > 0 && (id === TENANTS_ID || id === NAMESPACES_ID)) this.#recompute(id, touched, change);
     if (accessMayChange) for (const listener of this.#accessListeners) listener.commit();
   }
 
-  #candidates(id: string, change: Change): Iterable<View> {
+  #index(view: View, add: boolean): void {
+    const update = (index: Map<string, Set<View>>, key: string) => {
+      let set = index.get(key);
+      if (add) {
+        if (!set) index.set(key, (set = new Set()));
+        set.add(view);
+      } else if (set) {
+        set.delete(view);
+        if (set.size === 0) index.delete(key);
+      }
+    };
+    for (const t of view.scope.tenants) update(this.#byTenant, t);
+    for (const m of view.scope.members) update(this.#byMember, m);
+    if (view.scope.rules.length > 0) {
+      if (add) this.#withRules.add(view);
+      else this.#withRules.delete(view);
+    }
+  }
+
+  /**
+   * The views a change of `id` can affect. Namespaces, tenants and PVs: views of the object's tenant
+   * before or after (labels, claim namespace, and the namespace → tenant mapping before and after, which
+   * `touched` holds), of its name as a member namespace, and views with rules. Other kinds: all views.
+   */
+  #candidates(id: string, change: Change, touched: Set<string> | undefined): Iterable<View> {
     const views = this.#byType.get(id);
     if (!views || views.size === 0) return [];
     if (id !== NAMESPACES_ID && id !== TENANTS_ID && id !== PERSISTENT_VOLUMES_ID) return views;
-    const key = objectKey(change.object);
-    const tenants = new Set<string>();
+    const tenants = new Set<string>(touched ?? []);
     for (const object of [change.object, change.previous]) if (object) for (const t of this.#tenantsOf(id, object)) tenants.add(t);
-    const name = change.object.metadata.name ?? '';
-    const result: View[] = [];
-    for (const view of views) {
-      const scope = view.scope;
-      if (view.has(key) || scope.rules.length > 0 || scope.members.includes(name) || scope.tenants.some((t) => tenants.has(t))) result.push(view);
-    }
+    const result = new Set<View>();
+    const add = (set: Set<View> | undefined) => {
+      for (const view of set ?? []) if (typeId(view.scope.type) === id) result.add(view);
+    };
+    for (const t of tenants) add(this.#byTenant.get(t));
+    if (id === NAMESPACES_ID) add(this.#byMember.get(change.object.metadata.name ?? ''));
+    add(this.#withRules);
     return result;
   }
 
