@@ -6,6 +6,7 @@
 import https from 'node:https';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { WebSocket } from 'ws';
 
 export interface WatchSpec {
   certPem: string;
@@ -15,7 +16,7 @@ export interface WatchSpec {
 }
 
 export type Command =
-  | { cmd: 'open'; url: string; caPem: string; watchers: WatchSpec[]; resourceVersion: string; concurrency: number }
+  | { cmd: 'open'; url: string; caPem: string; watchers: WatchSpec[]; resourceVersion: string; concurrency: number; transport?: 'http' | 'websocket' }
   | { cmd: 'reset' }
   | { cmd: 'report' }
   | { cmd: 'stall'; fraction: number }
@@ -32,6 +33,7 @@ const EMITTED_AT = 'bench.tenant-proxy/emitted-at';
 
 class Watch {
   req: ClientRequest | undefined;
+  ws: WebSocket | undefined;
   res: IncomingMessage | undefined;
   resourceVersion: string;
   stalled = false;
@@ -46,6 +48,7 @@ class Watch {
     this.ended = false;
     this.#buffer = '';
     const path = `${this.spec.path}&resourceVersion=${encodeURIComponent(this.resourceVersion)}`;
+    if (transport === 'websocket') return this.#openWebSocket(url, caPem, path);
     return new Promise((resolve, reject) => {
       const req = https.request({ host: url.hostname, port: url.port, path, method: 'GET', ca: caPem, cert: this.spec.certPem, key: this.spec.keyPem, agent: false, headers: { accept: 'application/json' } }, (res) => {
         if (res.statusCode !== 200) {
@@ -69,6 +72,22 @@ class Watch {
     });
   }
 
+  /** A websocket watch: one event per text message. */
+  #openWebSocket(url: URL, caPem: string, path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`wss://${url.host}${path}`, { ca: caPem, cert: this.spec.certPem, key: this.spec.keyPem });
+      this.ws = ws;
+      ws.on('open', () => resolve());
+      ws.on('message', (data) => this.#data(`${data.toString()}\n`));
+      ws.on('unexpected-response', (_req, res) => reject(new Error(`websocket watch ${path}: HTTP ${res.statusCode}`)));
+      ws.on('error', (err) => {
+        this.#end();
+        reject(err);
+      });
+      ws.on('close', () => this.#end());
+    });
+  }
+
   #data(text: string): void {
     this.#buffer += text;
     let newline: number;
@@ -88,11 +107,13 @@ class Watch {
 
   close(): void {
     this.req?.destroy();
+    this.ws?.terminate();
   }
 }
 
 const stats = { samples: [] as number[], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0 };
 let watches: Watch[] = [];
+let transport: 'http' | 'websocket' = 'http';
 let target: { url: URL; caPem: string } | undefined;
 
 function onEvent(watch: Watch, line: string): void {
@@ -148,6 +169,7 @@ process.on('message', (message: Command) => {
     switch (message.cmd) {
       case 'open': {
         target = { url: new URL(message.url), caPem: message.caPem };
+        transport = message.transport ?? 'http';
         const t = target;
         watches = message.watchers.map((w) => new Watch(w, message.resourceVersion));
         const started = performance.now();
@@ -166,6 +188,7 @@ process.on('message', (message: Command) => {
         for (const w of watches.slice(0, count)) {
           w.stalled = true;
           w.res?.pause();
+          w.ws?.pause();
         }
         break;
       }

@@ -1,0 +1,111 @@
+// The two proxies under test, and a fleet of watchers spread over load-generator processes.
+import { performance } from 'node:perf_hooks';
+import { LoadProcess, percentiles, scrape, startService, startTenantProxy, type Identities } from './harness.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Reply, WatchSpec } from './load/watchers.ts';
+
+export type ProxyKind = 'multiplexer' | 'forwarding';
+
+export interface ProxyTarget {
+  kind: ProxyKind;
+  url: string;
+  caPem: string;
+  pid: number;
+  /** tenant-proxy's metrics port (the forwarding baseline has none). */
+  metricsPort: number | undefined;
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+export async function startTarget(kind: ProxyKind, upstreamKubeconfig: string, ids: Identities, tenantsByUser: Record<string, string[]>): Promise<ProxyTarget> {
+  if (kind === 'multiplexer') {
+    const p = await startTenantProxy(upstreamKubeconfig, ids.caFile);
+    return { kind, url: p.url, caPem: p.caPem, pid: p.child.pid ?? 0, metricsPort: p.metricsPort, readyMs: p.readyMs, stop: p.stop };
+  }
+  const configFile = path.join(mkdtempSync(path.join(tmpdir(), 'forwarding-')), 'config.json');
+  writeFileSync(configFile, JSON.stringify({ upstreamKubeconfig, clientCaFile: ids.caFile, tenantsByUser }));
+  const started = performance.now();
+  const service = await startService(['bench/forwarding-proxy.ts', configFile]);
+  return { kind, url: String(service.ready.url), caPem: String(service.ready.caPem), pid: service.child.pid ?? 0, metricsPort: undefined, readyMs: performance.now() - started, stop: service.stop };
+}
+
+/** Heap used by a tenant-proxy (from its metrics), or undefined for the baseline. */
+export async function heapBytes(target: ProxyTarget): Promise<number | undefined> {
+  return target.metricsPort === undefined ? undefined : scrape(target.metricsPort, 'nodejs_heap_size_used_bytes');
+}
+
+export interface FleetReport {
+  samples: number[];
+  events: number;
+  bookmarks: number;
+  errors: number;
+  ended: number;
+  expired: number;
+  stalled: number;
+  stalledEnded: number;
+}
+
+/** Watchers over `processes` load generators, one per entry of `users`. */
+export class Fleet {
+  readonly #processes: LoadProcess<Reply>[];
+  readonly size: number;
+
+  private constructor(processes: LoadProcess<Reply>[], size: number) {
+    this.#processes = processes;
+    this.size = size;
+  }
+
+  static async open(target: ProxyTarget, ids: Identities, users: readonly string[], processes: number, path: string, transport: 'http' | 'websocket' = 'http'): Promise<{ fleet: Fleet; opened: number; failed: number; ms: number; firstError?: string }> {
+    const loads = Array.from({ length: Math.max(1, Math.min(processes, users.length)) }, () => new LoadProcess<Reply>('bench/load/watchers.ts'));
+    const shares: WatchSpec[][] = loads.map(() => []);
+    users.forEach((user, i) => {
+      const cert = ids.certs.get(user);
+      if (!cert) throw new Error(`no certificate for ${user}`);
+      shares[i % loads.length]?.push({ certPem: cert.certPem, keyPem: cert.keyPem, path });
+    });
+    const started = performance.now();
+    const replies = await Promise.all(loads.map((l, i) => l.request({ cmd: 'open', url: target.url, caPem: target.caPem, watchers: shares[i], resourceVersion: '', concurrency: 64, transport }, 'opened', 600_000)));
+    const opened = replies.reduce((n, r) => n + r.opened, 0);
+    const failed = replies.reduce((n, r) => n + r.failed, 0);
+    return { fleet: new Fleet(loads, users.length), opened, failed, ms: performance.now() - started, firstError: replies.find((r) => r.firstError)?.firstError };
+  }
+
+  reset(): void {
+    for (const l of this.#processes) l.send({ cmd: 'reset' });
+  }
+
+  async report(): Promise<FleetReport> {
+    const replies = await Promise.all(this.#processes.map((l) => l.request({ cmd: 'report' }, 'report')));
+    const merged: FleetReport = { samples: [], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalled: 0, stalledEnded: 0 };
+    for (const r of replies) {
+      for (const s of r.samples) merged.samples.push(s);
+      merged.events += r.events;
+      merged.bookmarks += r.bookmarks;
+      merged.errors += r.errors;
+      merged.ended += r.ended;
+      merged.expired += r.expired;
+      merged.stalled += r.stalled;
+      merged.stalledEnded += r.stalledEnded;
+    }
+    return merged;
+  }
+
+  stall(fraction: number): void {
+    for (const l of this.#processes) l.send({ cmd: 'stall', fraction });
+  }
+
+  async reconnect(windowMs: number): Promise<{ reconnected: number; failed: number; ms: number }> {
+    const started = performance.now();
+    const replies = await Promise.all(this.#processes.map((l) => l.request({ cmd: 'reconnect', windowMs }, 'reconnected', 600_000)));
+    return { reconnected: replies.reduce((n, r) => n + r.reconnected, 0), failed: replies.reduce((n, r) => n + r.failed, 0), ms: performance.now() - started };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#processes.map((l) => l.request({ cmd: 'close' }, 'closed', 30_000).catch(() => undefined)));
+    await Promise.all(this.#processes.map((l) => l.stop()));
+  }
+}
+
+export { percentiles };

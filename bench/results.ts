@@ -1,0 +1,141 @@
+// Benchmark results: one JSON file per scenario run in bench/results/ (parameters, commit, machine, every
+// figure with its unit, for both proxies and their ratio), and bench/RESULTS.md regenerated from the
+// newest result of each scenario, with the method and the targets.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ProxyKind } from './fleet.ts';
+import { machine, ROOT, type Figure, type Figures } from './harness.ts';
+
+export interface ScenarioResult {
+  scenario: string;
+  upstream: 'replay' | 'control-plane';
+  upstreamWhy: string;
+  params: Record<string, unknown>;
+  figures: Record<ProxyKind, Figures>;
+  notes?: string[];
+}
+
+export interface StoredResult extends ScenarioResult {
+  date: string;
+  commit: string;
+  machine: Record<string, unknown>;
+  /** forwarding ÷ multiplexer for every figure both have. */
+  ratio: Record<string, number>;
+}
+
+export const RESULTS_DIR = path.join(ROOT, 'bench/results');
+
+function commit(): string {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'streams', 'bench'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${sha}+dirty` : sha;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function storeResult(result: ScenarioResult, dir = RESULTS_DIR): string {
+  const ratio: Record<string, number> = {};
+  for (const [name, figure] of Object.entries(result.figures.multiplexer)) {
+    const other = result.figures.forwarding[name];
+    if (other && figure.value !== 0 && Number.isFinite(other.value / figure.value)) ratio[name] = Math.round((other.value / figure.value) * 100) / 100;
+  }
+  const date = new Date().toISOString();
+  const stored: StoredResult = { date, commit: commit(), machine: machine(), ...result, ratio };
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${date.replace(/[:.]/g, '-')}-${result.scenario}.json`);
+  writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`);
+  return file;
+}
+
+const METHOD: Record<string, string> = {
+  'fan-out':
+    'Watchers (chunked HTTP, one TLS connection each, client certificates) spread over load-generator processes watch `/api/v1/namespaces` as their tenant\'s owner. The upstream changes namespaces of all tenants at a fixed rate, stamping each change with the time it wrote it; a watcher records, for each event it parsed, now − that stamp (same machine, `performance.timeOrigin + performance.now()` in both processes). With the replay upstream, "upstream write acknowledged" and "proxy received the event" are the same instant to within the loopback hop, so one latency is reported for both. Memory per watcher: (RSS or V8 heap after the watchers connected − before) ÷ watchers. CPU: the proxy process\'s user+system time during the emission window ÷ the window.',
+  'fan-out-websocket': 'As fan-out, with every watch over a websocket (one event per message); the multiplexer only, since the forwarding baseline relays no websocket watches.',
+  'cached-list':
+    'A tenant owner\'s `GET /api/v1/namespaces?limit=500` (what `kubectl get ns` sends), JSON and kubectl\'s Table Accept, round robin over tenant users each on its own keep-alive TLS connection, a fixed number in flight; timed from request start to the last byte of the answer in the load generator.',
+  'reconnect-storm':
+    'All watchers drop their connections and reconnect at a random moment within a window, each with the last resourceVersion it saw (what client-node does after 30 s of silence). Timed from the first drop to the last watch re-established (HTTP 200); upstream requests are counted by the upstream itself.',
+  'slow-consumers':
+    'Fan-out at a fixed rate, once with every watcher reading and once with 1 % of the watchers no longer reading their sockets; compared: the readers\' latency percentiles, the proxy\'s memory, and what happened to the stalled watchers.',
+  startup: 'Time from starting the proxy process to its /readyz answering 200, and its memory then.',
+};
+
+export function targetChecks(r: StoredResult): string[] {
+  const m = r.figures.multiplexer;
+  const get = (name: string): Figure | undefined => m[name];
+  const checks: string[] = [];
+  const line = (ok: boolean | undefined, text: string) => checks.push(`${ok === undefined ? '–' : ok ? '✔ met' : '✘ missed'}: ${text}`);
+  if (r.scenario === 'fan-out' || r.scenario === 'fan-out-websocket') {
+    const types = Number(r.params.resourceTypes ?? NaN);
+    const up = get('upstream_watch_connections')?.value;
+    line(up === undefined ? undefined : up <= types, `upstream watch connections = number of resource types (${up} for ${types} types; baseline ${r.figures.forwarding.upstream_watch_connections?.value})`);
+    const connected = get('watchers_connected')?.value;
+    line(connected === undefined ? undefined : connected >= 10_000, `≥ 10,000 concurrent watchers in one process (${connected})`);
+    const heap = get('heap_per_watcher')?.value;
+    const buffers = get('rss_per_watcher')?.value;
+    line(heap === undefined ? undefined : heap <= 16, `≤ 16 KiB of heap per idle watcher (${heap} KiB heap; ${buffers} KiB RSS including TLS buffers)`);
+    const p99 = get('p99_at_500')?.value;
+    line(p99 === undefined ? undefined : p99 <= 25, `fan-out p99 ≤ 25 ms at 500 events/s (${p99} ms)`);
+  } else if (r.scenario === 'cached-list') {
+    for (const f of ['json', 'table']) {
+      for (const p of ['p50', 'p99']) {
+        const ratio = r.ratio[`${f}_${p}`];
+        line(ratio === undefined ? undefined : ratio >= 20, `${f} LIST ≥ 20× faster than the baseline at ${p} (×${ratio})`);
+      }
+    }
+  } else if (r.scenario === 'reconnect-storm') {
+    const caused = get('upstream_requests_caused')?.value;
+    line(caused === undefined ? undefined : caused === 0, `a reconnect storm causes zero upstream requests (${caused}; baseline ${r.figures.forwarding.upstream_requests_caused?.value})`);
+  } else if (r.scenario === 'slow-consumers') {
+    const before = get('p99_all_reading')?.value;
+    const after = get('p99_with_stalled')?.value;
+    const noise = get('p99_noise')?.value;
+    if (before !== undefined && after !== undefined) line(after - before <= Math.max(noise ?? 0, 2), `slow consumers do not move the others' p99 by more than noise (${before} → ${after} ms; noise between identical runs ${noise} ms)`);
+  }
+  return checks;
+}
+
+function table(r: StoredResult): string {
+  const names = [...new Set([...Object.keys(r.figures.multiplexer), ...Object.keys(r.figures.forwarding)])];
+  const cell = (f: Figure | undefined) => (f === undefined ? '—' : `${f.value} ${f.unit}`);
+  const rows = names.map((n) => `| ${n} | ${cell(r.figures.multiplexer[n])} | ${cell(r.figures.forwarding[n])} | ${r.ratio[n] === undefined ? '—' : `×${r.ratio[n]}`} |`);
+  return ['| figure | multiplexer | forwarding baseline | baseline ÷ multiplexer |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** Rewrites bench/RESULTS.md from the newest result of each scenario, keeping the hand-written history. */
+export function renderResults(dir = RESULTS_DIR, out = path.join(ROOT, 'bench/RESULTS.md')): void {
+  const newest = new Map<string, StoredResult>();
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+    const r = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as StoredResult;
+    newest.set(r.scenario, r);
+  }
+  let history = '';
+  try {
+    const current = readFileSync(out, 'utf8');
+    const i = current.indexOf('## History');
+    if (i >= 0) history = current.slice(i);
+  } catch {
+    /* first run */
+  }
+  const parts = [
+    '# Benchmark results',
+    '',
+    'Generated by `npm run bench` from the newest file of each scenario in `bench/results/` (each file holds the parameters, the commit, the machine and every figure). Everything runs on one machine: the proxy, the upstream, and the load generators (separate processes) share its cores, so every figure includes that contention.',
+    '',
+  ];
+  for (const r of [...newest.values()].sort((a, b) => a.scenario.localeCompare(b.scenario))) {
+    parts.push(`## ${r.scenario}`, '', `${r.date}, commit ${r.commit}, ${String(r.machine.cpus)} × ${String(r.machine.model)}, Node ${String(r.machine.node)}.`, '');
+    parts.push(`**Upstream:** ${r.upstream === 'replay' ? 'the replay upstream (bench/replay-upstream.ts)' : 'the real local control plane (kube-apiserver 1.20.2 + etcd 3.4)'} — ${r.upstreamWhy}.`, '');
+    parts.push(`**Method:** ${METHOD[r.scenario] ?? ''}`, '');
+    parts.push(`**Parameters:** ${Object.entries(r.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`, '');
+    parts.push(table(r), '');
+    const checks = targetChecks(r);
+    if (checks.length > 0) parts.push('**Targets:**', '', ...checks.map((c) => `- ${c}`), '');
+    for (const note of r.notes ?? []) parts.push(`> ${note}`, '');
+  }
+  parts.push(history || '## History\n\nBefore/after figures of changes made because of these benchmarks.\n');
+  writeFileSync(out, parts.join('\n'));
+}

@@ -1,0 +1,83 @@
+// `npm run bench`: runs the scenarios (all, or `--scenario a,b`), writes one JSON result per scenario to
+// bench/results/ (or --out) and regenerates bench/RESULTS.md. `--smoke` runs every scenario at tiny
+// sizes (what the test suite does, so the harness cannot rot). Sizes can be overridden per run:
+// --tenants, --watchers-per-tenant, --rates 100,500, --seconds, --load-processes, --list-requests.
+// Everything binds to 127.0.0.1; a watchdog ends the run after --max-minutes.
+import { mkdirSync } from 'node:fs';
+import type { ProxyKind } from './fleet.ts';
+import { renderResults, RESULTS_DIR, storeResult, type ScenarioResult } from './results.ts';
+import { cachedList } from './scenarios/cached-list.ts';
+import { fanOut } from './scenarios/fan-out.ts';
+import { reconnectStorm } from './scenarios/reconnect-storm.ts';
+import { slowConsumers } from './scenarios/slow-consumers.ts';
+import { startup } from './scenarios/startup.ts';
+
+const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'reconnect-storm', 'slow-consumers', 'cached-list'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+function args(): Map<string, string> {
+  const out = new Map<string, string>();
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    const [k, v] = a.includes('=') ? (a.slice(2).split(/=(.*)/s) as [string, string]) : [a.slice(2), argv[i + 1]?.startsWith('--') || argv[i + 1] === undefined ? 'true' : (argv[++i] ?? '')];
+    out.set(k, v);
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  const opts = args();
+  const smoke = opts.has('smoke');
+  const num = (k: string, full: number, tiny: number) => Number(opts.get(k) ?? (smoke ? tiny : full));
+  const wanted = (opts.get('scenario') ?? SCENARIOS.join(',')).split(',') as Scenario[];
+  const proxies = (opts.get('proxies') ?? 'multiplexer,forwarding').split(',') as ProxyKind[];
+  const out = opts.get('out') ?? RESULTS_DIR;
+  const maxMinutes = num('max-minutes', 40, 8);
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`bench: time limit of ${maxMinutes} min reached, stopping\n`);
+    process.exit(3);
+  }, maxMinutes * 60_000);
+  watchdog.unref();
+  mkdirSync(out, { recursive: true });
+  const log = (m: string) => process.stdout.write(`[bench] ${m}\n`);
+
+  const tenants = num('tenants', 1000, 4);
+  const watchersPerTenant = num('watchers-per-tenant', 10, 2);
+  const loadProcesses = num('load-processes', 4, 1);
+  const rates = (opts.get('rates') ?? (smoke ? '20' : '100,500,2000')).split(',').map(Number);
+  const seconds = num('seconds', 10, 1);
+  const runners: Record<Scenario, () => Promise<ScenarioResult>> = {
+    'fan-out': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates, secondsPerRate: seconds, loadProcesses, proxies, transport: 'http' }, log),
+    'fan-out-websocket': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: [num('websocket-rate', 500, 20)], secondsPerRate: seconds, loadProcesses, proxies: ['multiplexer'], transport: 'websocket' }, log),
+    'cached-list': () => cachedList({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), users: Math.min(tenants, num('list-users', 100, 2)), requests: num('list-requests', 2000, 10), concurrency: num('list-concurrency', 8, 2), maxSeconds: num('list-max-seconds', 60, 10) }, log),
+    'reconnect-storm': () => reconnectStorm({ tenants, watchersPerTenant, windowSeconds: num('window-seconds', 10, 1), loadProcesses, proxies }, log),
+    'slow-consumers': () => slowConsumers({ tenants, watchersPerTenant, rate: num('slow-rate', 500, 20), seconds, stalledFraction: Number(opts.get('stalled-fraction') ?? (smoke ? 0.25 : 0.01)), loadProcesses, proxies }, log),
+    startup: () => startup({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3), proxies }, log),
+  };
+  let failures = 0;
+  for (const scenario of wanted) {
+    const run = runners[scenario];
+    if (!run) throw new Error(`unknown scenario ${scenario}; known: ${SCENARIOS.join(', ')}`);
+    log(`── ${scenario}`);
+    try {
+      const file = storeResult(await run(), out);
+      log(`${scenario}: ${file}`);
+    } catch (err) {
+      failures++;
+      log(`${scenario} failed: ${(err as Error).stack ?? String(err)}`);
+    }
+  }
+  renderResults(out, smoke || opts.has('out') ? `${out}/RESULTS.md` : undefined);
+  log(`done (${failures} scenario(s) failed); results in ${out}`);
+  return failures > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,38 @@
+// The upstream the replay scenarios run against: the replay upstream (bench/replay-upstream.ts) in the
+// harness's own process (the proxies and the load generators are other processes), behind the few
+// operations the scenarios need.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Dataset, DatasetParams } from './dataset.ts';
+import { REPLAY_TYPES, ReplayUpstream } from './replay-upstream.ts';
+
+/** Resource types tenant-proxy watches upstream: its target for upstream watch connections. */
+export const WATCHED_TYPES = REPLAY_TYPES.length;
+
+export interface BenchUpstream {
+  dataset: Dataset;
+  kubeconfig: string;
+  emit(eventsPerSecond: number, durationMs: number): Promise<{ emitted: number; elapsedMs: number }>;
+  /** Watch connections open on the upstream right now. */
+  openWatches(): number;
+  /** Resource requests (lists and watches) the upstream has answered so far; health probes excluded. */
+  requestCount(): number;
+  stop(): Promise<void>;
+}
+
+export async function startBenchUpstream(params: DatasetParams): Promise<BenchUpstream> {
+  const replay = await ReplayUpstream.start({ dataset: params });
+  const kubeconfig = replay.kubeconfig(mkdtempSync(path.join(tmpdir(), 'bench-replay-')));
+  return {
+    dataset: replay.dataset,
+    kubeconfig,
+    emit: (eventsPerSecond, durationMs) => replay.emit({ eventsPerSecond, durationMs, spread: 'tenants' }),
+    openWatches: () => replay.stats().watches.open,
+    requestCount: () => {
+      const r = replay.stats().requests;
+      return r.list + r.watch;
+    },
+    stop: () => replay.stop(),
+  };
+}

@@ -1,0 +1,69 @@
+// The benchmark harness at tiny sizes, so it cannot rot: every scenario runs end to end and writes its
+// result file with figures for both proxies. No timing is asserted — only behaviour the figures show
+// (deliveries arrive, the multiplexer needs one upstream watch per type, a reconnect storm costs it no
+// upstream request while the baseline pays one per watcher).
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { StoredResult } from '../../bench/results.ts';
+import { ROOT } from '../../bench/harness.ts';
+import { suite } from '../support/suite.ts';
+
+const test = suite<{ results: Map<string, StoredResult>; output: string; code: number | null }>('bench smoke');
+
+test.before(async (ctx) => {
+  const out = mkdtempSync(path.join(tmpdir(), 'bench-smoke-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 480_000);
+  ctx.code = await new Promise((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  ctx.output = output;
+  ctx.results = new Map();
+  for (const f of readdirSync(out).filter((n) => n.endsWith('.json'))) {
+    const r = JSON.parse(readFileSync(path.join(out, f), 'utf8')) as StoredResult;
+    ctx.results.set(r.scenario, r);
+  }
+});
+
+test('every scenario ran and stored its result', (ctx) => {
+  assert.is(ctx.code, 0, ctx.output.slice(-3000));
+  assert.equal([...ctx.results.keys()].sort(), ['cached-list', 'fan-out', 'fan-out-websocket', 'reconnect-storm', 'slow-consumers', 'startup']);
+  for (const r of ctx.results.values()) {
+    assert.ok(r.commit && r.machine.cpus, `${r.scenario}: commit and machine recorded`);
+    for (const [name, figure] of Object.entries(r.figures.multiplexer)) assert.ok(typeof figure.value === 'number' && typeof figure.unit === 'string', `${r.scenario}.${name}`);
+  }
+});
+
+test('fan-out: every event reached every watcher through both proxies; the multiplexer needs one upstream watch per type', (ctx) => {
+  const r = ctx.results.get('fan-out');
+  assert.ok(r);
+  const expected = Number(r.figures.multiplexer.deliveries_at_20?.value);
+  assert.ok(expected > 0);
+  assert.is(r.figures.forwarding.deliveries_at_20?.value, expected);
+  assert.is(r.figures.multiplexer.upstream_watch_connections?.value, r.params.resourceTypes);
+  assert.is(r.figures.forwarding.upstream_watch_connections?.value, r.figures.forwarding.watchers_connected?.value, 'the baseline: one upstream watch per client');
+  assert.ok(Number(ctx.results.get('fan-out-websocket')?.figures.multiplexer.deliveries_at_20?.value) > 0, 'websocket watchers got events');
+});
+
+test('reconnect storm: no upstream request through the multiplexer, one per watcher through the baseline', (ctx) => {
+  const r = ctx.results.get('reconnect-storm');
+  assert.ok(r);
+  assert.is(r.figures.multiplexer.upstream_requests_caused?.value, 0);
+  assert.is(r.figures.multiplexer.reestablished?.value, r.figures.multiplexer.watchers?.value);
+  assert.ok(Number(r.figures.forwarding.upstream_requests_caused?.value) >= Number(r.figures.forwarding.watchers?.value));
+});
+
+test('cached list and start-up produced figures for both proxies', (ctx) => {
+  const list = ctx.results.get('cached-list');
+  assert.ok(list);
+  assert.is(list.figures.multiplexer.json_errors?.value, 0);
+  assert.is(list.figures.forwarding.json_errors?.value, 0);
+  assert.ok(Number(ctx.results.get('startup')?.figures.multiplexer.time_to_ready?.value) > 0);
+});
+
+test.run();
