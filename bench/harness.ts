@@ -115,7 +115,9 @@ export async function startTenantProxy(kubeconfig: string, clientCaFile: string)
   const [port, metricsPort] = [await freePort(), await freePort()];
   const certDir = mkdtempSync(path.join(tmpdir(), 'tenant-proxy-bench-serving-'));
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--kubeconfig', kubeconfig, '--client-ca-file', clientCaFile, '--cert-dir', certDir, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  // BENCH_PROXY_EXEC_ARGV='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the proxy under test.
+  const execArgv = (process.env.BENCH_PROXY_EXEC_ARGV ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...execArgv, '--import', 'tsx', 'src/cli.ts', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--kubeconfig', kubeconfig, '--client-ca-file', clientCaFile, '--cert-dir', certDir, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   const deadline = Date.now() + 180_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`tenant-proxy exited with ${child.exitCode}`);

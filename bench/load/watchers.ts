@@ -6,6 +6,7 @@
 import https from 'node:https';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 import { WebSocket } from 'ws';
 
 export interface WatchSpec {
@@ -31,6 +32,15 @@ export type Reply =
 
 const EMITTED_AT = 'bench.tenant-proxy/emitted-at';
 
+// One TLS context per identity: building one per connection (parsing the key and certificates) would
+// make the load generator, not the proxy, the bottleneck of connection set-up.
+const contexts = new Map<string, tls.SecureContext>();
+function contextFor(spec: WatchSpec, caPem: string): tls.SecureContext {
+  let context = contexts.get(spec.certPem);
+  if (!context) contexts.set(spec.certPem, (context = tls.createSecureContext({ ca: caPem, cert: spec.certPem, key: spec.keyPem })));
+  return context;
+}
+
 class Watch {
   req: ClientRequest | undefined;
   ws: WebSocket | undefined;
@@ -50,7 +60,8 @@ class Watch {
     const path = `${this.spec.path}&resourceVersion=${encodeURIComponent(this.resourceVersion)}`;
     if (transport === 'websocket') return this.#openWebSocket(url, caPem, path);
     return new Promise((resolve, reject) => {
-      const req = https.request({ host: url.hostname, port: url.port, path, method: 'GET', ca: caPem, cert: this.spec.certPem, key: this.spec.keyPem, agent: false, headers: { accept: 'application/json' } }, (res) => {
+      const options: https.RequestOptions & { secureContext: tls.SecureContext } = { host: url.hostname, port: url.port, path, method: 'GET', secureContext: contextFor(this.spec, caPem), agent: false, headers: { accept: 'application/json' } };
+      const req = https.request(options, (res) => {
         if (res.statusCode !== 200) {
           reject(new Error(`watch ${path}: HTTP ${res.statusCode}`));
           res.resume();
