@@ -12,6 +12,7 @@
 //   classes, `status.namespaces` its namespaces;
 // - Namespace `t<i>-ns<j>` labelled `capsule.clastix.io/tenant=t<i>` with an ownerReference to its Tenant;
 // - Node `node-<n>` labelled `pool=pool-<n mod P>`; StorageClass `sc-<k>`.
+import { seededRandom } from '../test/support/seeded-random.ts';
 import type { KubeObject, ObjectMeta } from '../streams/kube-object.ts';
 
 export const TENANT_LABEL = 'capsule.clastix.io/tenant';
@@ -59,17 +60,7 @@ export const tenantName = (i: number): string => `t${i}`;
 export const ownerName = (i: number): string => `user-t${i}`;
 export const namespaceName = (i: number, j: number): string => `t${i}-ns${j}`;
 
-/** mulberry32: a tiny seeded PRNG, enough for uids and shuffles. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom };
 
 function uidFrom(random: () => number): string {
   const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');

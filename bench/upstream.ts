@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Dataset, DatasetParams } from './dataset.ts';
+import { makeIdentities, type Identities } from './harness.ts';
 import { REPLAY_TYPES, ReplayUpstream } from './replay-upstream.ts';
 
 /** Resource types tenant-proxy watches upstream: its target for upstream watch connections. */
@@ -35,4 +36,20 @@ export async function startBenchUpstream(params: DatasetParams): Promise<BenchUp
     },
     stop: () => replay.stop(),
   };
+}
+
+/** A replay upstream with a certificate for each tenant owner, and the owners' tenants. */
+export interface ReplayBench {
+  upstream: BenchUpstream;
+  ids: Identities;
+  /** One owner per tenant, in tenant order. */
+  users: string[];
+  tenantsByUser: Record<string, string[]>;
+}
+
+export async function startReplayBench(params: DatasetParams): Promise<ReplayBench> {
+  const upstream = await startBenchUpstream(params);
+  const users = upstream.dataset.facts.map((f) => f.user);
+  const tenantsByUser = Object.fromEntries(upstream.dataset.facts.map((f) => [f.user, [f.tenant]]));
+  return { upstream, ids: await makeIdentities(users), users, tenantsByUser };
 }

@@ -4,9 +4,9 @@
 // these 2 cores, next to the proxy and 10,000 client connections, cannot produce 2,000 events/s).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, heapBytes, startTarget, type ProxyKind } from '../fleet.ts';
-import { cpuSeconds, makeIdentities, percentiles, round, rssBytes, type Figures } from '../harness.ts';
+import { cpuSeconds, percentiles, round, rssBytes, type Figures } from '../harness.ts';
 import type { ScenarioResult } from '../results.ts';
-import { startBenchUpstream, WATCHED_TYPES } from '../upstream.ts';
+import { startReplayBench, WATCHED_TYPES } from '../upstream.ts';
 
 export interface FanOutParams {
   tenants: number;
@@ -23,13 +23,10 @@ export interface FanOutParams {
 export const WATCH_PATH = '/api/v1/namespaces?watch=true';
 
 export async function fanOut(params: FanOutParams, log: (m: string) => void): Promise<ScenarioResult> {
-  const upstream = await startBenchUpstream({ tenants: params.tenants, namespacesPerTenant: params.namespacesPerTenant, nodes: 10, storageClasses: 4 });
+  const { upstream, ids, users, tenantsByUser } = await startReplayBench({ tenants: params.tenants, namespacesPerTenant: params.namespacesPerTenant, nodes: 10, storageClasses: 4 });
   const figures: Record<ProxyKind, Figures> = { multiplexer: {}, forwarding: {} };
   const notes: string[] = [];
   try {
-    const users = upstream.dataset.facts.map((f) => f.user);
-    const ids = await makeIdentities(users);
-    const tenantsByUser = Object.fromEntries(upstream.dataset.facts.map((f) => [f.user, [f.tenant]]));
     for (const kind of params.transport === 'websocket' ? params.proxies.filter((p) => p === 'multiplexer') : params.proxies) {
       const f = figures[kind];
       const target = await startTarget(kind, upstream.kubeconfig, ids, tenantsByUser);

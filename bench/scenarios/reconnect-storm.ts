@@ -3,9 +3,9 @@
 // back, how many upstream requests that caused, and the proxy's CPU meanwhile. Upstream: replay.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, startTarget, type ProxyKind } from '../fleet.ts';
-import { cpuSeconds, makeIdentities, round, type Figures } from '../harness.ts';
+import { cpuSeconds, round, type Figures } from '../harness.ts';
 import type { ScenarioResult } from '../results.ts';
-import { startBenchUpstream } from '../upstream.ts';
+import { startReplayBench } from '../upstream.ts';
 import { WATCH_PATH } from './fan-out.ts';
 
 export interface StormParams {
@@ -17,12 +17,9 @@ export interface StormParams {
 }
 
 export async function reconnectStorm(params: StormParams, log: (m: string) => void): Promise<ScenarioResult> {
-  const upstream = await startBenchUpstream({ tenants: params.tenants, namespacesPerTenant: 10, nodes: 10, storageClasses: 4 });
+  const { upstream, ids, users, tenantsByUser } = await startReplayBench({ tenants: params.tenants, namespacesPerTenant: 10, nodes: 10, storageClasses: 4 });
   const figures: Record<ProxyKind, Figures> = { multiplexer: {}, forwarding: {} };
   try {
-    const users = upstream.dataset.facts.map((f) => f.user);
-    const ids = await makeIdentities(users);
-    const tenantsByUser = Object.fromEntries(upstream.dataset.facts.map((f) => [f.user, [f.tenant]]));
     for (const kind of params.proxies) {
       const target = await startTarget(kind, upstream.kubeconfig, ids, tenantsByUser);
       const watcherUsers = users.flatMap((u) => Array.from({ length: params.watchersPerTenant }, () => u));

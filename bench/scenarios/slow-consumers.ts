@@ -4,9 +4,9 @@
 // while the view's history covers them and are closed with 410 when it no longer does. Upstream: replay.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, heapBytes, startTarget, type ProxyKind } from '../fleet.ts';
-import { makeIdentities, percentiles, round, rssBytes, type Figures } from '../harness.ts';
+import { percentiles, round, rssBytes, type Figures } from '../harness.ts';
 import type { ScenarioResult } from '../results.ts';
-import { startBenchUpstream } from '../upstream.ts';
+import { startReplayBench } from '../upstream.ts';
 import { WATCH_PATH } from './fan-out.ts';
 
 export interface SlowParams {
@@ -20,12 +20,9 @@ export interface SlowParams {
 }
 
 export async function slowConsumers(params: SlowParams, log: (m: string) => void): Promise<ScenarioResult> {
-  const upstream = await startBenchUpstream({ tenants: params.tenants, namespacesPerTenant: 10, nodes: 10, storageClasses: 4 });
+  const { upstream, ids, users, tenantsByUser } = await startReplayBench({ tenants: params.tenants, namespacesPerTenant: 10, nodes: 10, storageClasses: 4 });
   const figures: Record<ProxyKind, Figures> = { multiplexer: {}, forwarding: {} };
   try {
-    const users = upstream.dataset.facts.map((f) => f.user);
-    const ids = await makeIdentities(users);
-    const tenantsByUser = Object.fromEntries(upstream.dataset.facts.map((f) => [f.user, [f.tenant]]));
     for (const kind of params.proxies) {
       const target = await startTarget(kind, upstream.kubeconfig, ids, tenantsByUser);
       // Interleave users so the stalled 1 % (the first watchers of each process) spread over tenants.

@@ -17,22 +17,12 @@ import { Watcher } from '../../src/serve/watcher.ts';
 import { TenantDirectory } from '../../src/tenancy/directory.ts';
 import { scopeFor } from '../../src/tenancy/scope.ts';
 import { Projections } from '../../src/views/projections.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 import { suite } from '../support/suite.ts';
 
 const SEED = Number(process.env.ORACLE_SEED ?? 20261122);
 const STEPS = Number(process.env.ORACLE_STEPS ?? 3000);
 const test = suite('projections oracle');
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const USERS = ['u0', 'u1', 'u2', 'u3', 'system:serviceaccount:sa-ns:robot'];
 const GROUPS = ['g0', 'g1', 'g2'];
@@ -58,7 +48,7 @@ const SERVED: ResourceType[] = [NAMESPACES, NODES, STORAGE_CLASSES, PERSISTENT_V
 class Generator {
   readonly #random: () => number;
   constructor(seed: number) {
-    this.#random = mulberry32(seed);
+    this.#random = seededRandom(seed);
   }
   pick<T>(items: readonly T[]): T {
     return items[Math.floor(this.#random() * items.length)] as T;
