@@ -57,7 +57,7 @@ export class Fleet {
     this.size = size;
   }
 
-  static async open(target: ProxyTarget, ids: Identities, users: readonly string[], processes: number, path: string, transport: 'http' | 'websocket' = 'http'): Promise<{ fleet: Fleet; opened: number; failed: number; ms: number; firstError?: string }> {
+  static async open(target: ProxyTarget, ids: Identities, users: readonly string[], processes: number, path: string, transport: 'http' | 'websocket' = 'http', listFirst = false): Promise<{ fleet: Fleet; opened: number; failed: number; ms: number; firstError?: string }> {
     const loads = Array.from({ length: Math.max(1, Math.min(processes, users.length)) }, () => new LoadProcess<Reply>('bench/load/watchers.ts'));
     const shares: WatchSpec[][] = loads.map(() => []);
     users.forEach((user, i) => {
@@ -66,7 +66,7 @@ export class Fleet {
       shares[i % loads.length]?.push({ certPem: cert.certPem, keyPem: cert.keyPem, path });
     });
     const started = performance.now();
-    const replies = await Promise.all(loads.map((l, i) => l.request({ cmd: 'open', url: target.url, caPem: target.caPem, watchers: shares[i], resourceVersion: '', concurrency: 64, transport }, 'opened', 600_000)));
+    const replies = await Promise.all(loads.map((l, i) => l.request({ cmd: 'open', url: target.url, caPem: target.caPem, watchers: shares[i], concurrency: 64, transport, listFirst }, 'opened', 600_000)));
     const opened = replies.reduce((n, r) => n + r.opened, 0);
     const failed = replies.reduce((n, r) => n + r.failed, 0);
     return { fleet: new Fleet(loads, users.length), opened, failed, ms: performance.now() - started, firstError: replies.find((r) => r.firstError)?.firstError };

@@ -57,7 +57,7 @@ export async function startForwardingProxy(config: ForwardingProxyConfig): Promi
     upstreamReq.end();
   }
 
-  await new Promise<void>((resolve) => server.listen(config.port ?? 0, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve) => server.listen({ port: config.port ?? 0, host: '127.0.0.1', backlog: 4096 }, () => resolve()));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `https://127.0.0.1:${port}`,

@@ -57,7 +57,7 @@ const METHOD: Record<string, string> = {
   'cached-list':
     'A tenant owner\'s `GET /api/v1/namespaces?limit=500` (what `kubectl get ns` sends), JSON and kubectl\'s Table Accept, round robin over tenant users each on its own keep-alive TLS connection, a fixed number in flight; timed from request start to the last byte of the answer in the load generator.',
   'reconnect-storm':
-    'All watchers drop their connections and reconnect at a random moment within a window, each with the last resourceVersion it saw (what client-node does after 30 s of silence). Timed from the first drop to the last watch re-established (HTTP 200); upstream requests are counted by the upstream itself.',
+    "Watchers list, then watch from the list's resourceVersion (as informers do). All drop their connections and reconnect at a random moment within a window, each with the last resourceVersion it saw (what client-node does after 30 s of silence). Timed from the first drop to the last watch re-established (HTTP 200); upstream requests are counted by the upstream itself.",
   'slow-consumers':
     'Fan-out at a fixed rate, once with every watcher reading and once with 1 % of the watchers no longer reading their sockets; compared: the readers\' latency percentiles, the proxy\'s memory, and what happened to the stalled watchers.',
   startup: 'Time from starting the proxy process to its /readyz answering 200, and its memory then.',

@@ -24,6 +24,8 @@ import { TenantEngine } from './tenant-engine.ts';
 import { TenantApi } from './serve/tenant-api.ts';
 
 const LOCAL_HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
+/** Node's default (511) overflows when 10,000 watchers reconnect within seconds; the kernel caps it at somaxconn. */
+const LISTEN_BACKLOG = 4096;
 
 export interface ProxyDependencies {
   upstream: Upstream;
@@ -112,7 +114,8 @@ export class TenantProxy {
     const { host, port } = parseHostPort(this.config.listen);
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(port, host, () => resolve());
+      // A deep accept queue: thousands of watchers reconnect at once after a network blip or a restart.
+      this.#server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
     });
     this.#tls.watch(this.#server);
     const actualPort = (this.#server.address() as AddressInfo).port;

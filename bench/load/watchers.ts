@@ -17,7 +17,7 @@ export interface WatchSpec {
 }
 
 export type Command =
-  | { cmd: 'open'; url: string; caPem: string; watchers: WatchSpec[]; resourceVersion: string; concurrency: number; transport?: 'http' | 'websocket' }
+  | { cmd: 'open'; url: string; caPem: string; watchers: WatchSpec[]; concurrency: number; transport?: 'http' | 'websocket'; listFirst?: boolean }
   | { cmd: 'reset' }
   | { cmd: 'report' }
   | { cmd: 'stall'; fraction: number }
@@ -52,6 +52,26 @@ class Watch {
 
   constructor(readonly spec: WatchSpec, resourceVersion: string) {
     this.resourceVersion = resourceVersion;
+  }
+
+  /** Like an informer: list first, then watch from the list's resourceVersion. */
+  async listThenOpen(url: URL, caPem: string): Promise<void> {
+    const listPath = this.spec.path.replace(/([?&])watch=[^&]*&?/, '$1').replace(/[?&]$/, '');
+    this.resourceVersion = await new Promise<string>((resolve, reject) => {
+      const options: https.RequestOptions & { secureContext: tls.SecureContext } = { host: url.hostname, port: url.port, path: listPath, secureContext: contextFor(this.spec, caPem), agent: false, headers: { accept: 'application/json' } };
+      const req = https.request(options, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`list ${listPath}: HTTP ${res.statusCode}`));
+          resolve((JSON.parse(body) as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion ?? '');
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    return this.open(url, caPem);
   }
 
   open(url: URL, caPem: string): Promise<void> {
@@ -182,9 +202,9 @@ process.on('message', (message: Command) => {
         target = { url: new URL(message.url), caPem: message.caPem };
         transport = message.transport ?? 'http';
         const t = target;
-        watches = message.watchers.map((w) => new Watch(w, message.resourceVersion));
+        watches = message.watchers.map((w) => new Watch(w, ''));
         const started = performance.now();
-        const { failed, firstError } = await withConcurrency(watches, message.concurrency, (w) => w.open(t.url, t.caPem));
+        const { failed, firstError } = await withConcurrency(watches, message.concurrency, (w) => (message.listFirst ? w.listThenOpen(t.url, t.caPem) : w.open(t.url, t.caPem)));
         send({ type: 'opened', opened: watches.length - failed, failed, ms: performance.now() - started, firstError });
         break;
       }

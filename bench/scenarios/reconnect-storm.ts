@@ -23,7 +23,7 @@ export async function reconnectStorm(params: StormParams, log: (m: string) => vo
     for (const kind of params.proxies) {
       const target = await startTarget(kind, upstream.kubeconfig, ids, tenantsByUser);
       const watcherUsers = users.flatMap((u) => Array.from({ length: params.watchersPerTenant }, () => u));
-      const { fleet, opened } = await Fleet.open(target, ids, watcherUsers, params.loadProcesses, `${WATCH_PATH}&allowWatchBookmarks=true`);
+      const { fleet, opened } = await Fleet.open(target, ids, watcherUsers, params.loadProcesses, `${WATCH_PATH}&allowWatchBookmarks=true`, 'http', true);
       try {
         // Some traffic first, so that every watcher holds a recent resourceVersion.
         await upstream.emit(200, 2_000);
