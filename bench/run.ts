@@ -51,7 +51,7 @@ async function main(): Promise<number> {
   const runners: Record<Scenario, () => Promise<ScenarioResult>> = {
     'fan-out': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates, secondsPerRate: seconds, loadProcesses, proxies, transport: 'http' }, log),
     'fan-out-websocket': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: [num('websocket-rate', 500, 20)], secondsPerRate: seconds, loadProcesses, proxies: ['multiplexer'], transport: 'websocket' }, log),
-    'cached-list': () => cachedList({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), users: Math.min(tenants, num('list-users', 100, 2)), requests: num('list-requests', 2000, 10), concurrency: num('list-concurrency', 8, 2), maxSeconds: num('list-max-seconds', 60, 10) }, log),
+    'cached-list': () => cachedList({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), users: Math.min(tenants, num('list-users', 100, 2)), requests: num('list-requests', 2000, 10), concurrency: num('list-concurrency', 8, 2), maxSeconds: num('list-max-seconds', 60, 10), proxies }, log),
     'reconnect-storm': () => reconnectStorm({ tenants, watchersPerTenant, windowSeconds: num('window-seconds', 10, 1), loadProcesses, proxies }, log),
     'slow-consumers': () => slowConsumers({ tenants, watchersPerTenant, rate: num('slow-rate', 500, 20), seconds, stalledFraction: Number(opts.get('stalled-fraction') ?? (smoke ? 0.25 : 0.01)), loadProcesses, proxies }, log),
     startup: () => startup({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3), proxies }, log),

@@ -21,6 +21,7 @@ export interface CachedListParams {
   requests: number;
   concurrency: number;
   maxSeconds: number;
+  proxies: ProxyKind[];
 }
 
 export const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
@@ -67,7 +68,7 @@ export async function cachedList(params: CachedListParams, log: (m: string) => v
     const tenantsByUser = Object.fromEntries(tenants.map((t) => [`user-${t}`, [t]]));
     const kubeconfig = cp.writeKubeconfig(path.join(mkdtempSync(path.join(tmpdir(), 'bench-list-')), 'proxy.kubeconfig'), cp.proxyCredentials(), 'tenant-proxy');
     const figures: Record<ProxyKind, Figures> = { multiplexer: {}, forwarding: {} };
-    for (const kind of ['multiplexer', 'forwarding'] as const) {
+    for (const kind of params.proxies) {
       log(`${kind}: ${params.requests} LISTs per format, ${params.concurrency} in flight`);
       const target = await startTarget(kind, kubeconfig, ids, tenantsByUser);
       try {
