@@ -89,7 +89,17 @@ export class Authenticator {
   }
 }
 
+// A keep-alive connection carries many requests with one certificate: parse its subject once.
+const identityOfSocket = new WeakMap<TLSSocket, Identity | undefined>();
+
 function certificateIdentity(socket: TLSSocket): Identity | undefined {
+  if (identityOfSocket.has(socket)) return identityOfSocket.get(socket);
+  const identity = readCertificateIdentity(socket);
+  identityOfSocket.set(socket, identity);
+  return identity;
+}
+
+function readCertificateIdentity(socket: TLSSocket): Identity | undefined {
   if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
   const subject = socket.getPeerCertificate().subject as unknown as Record<string, string | string[] | undefined> | undefined;
   const cn = first(subject?.CN);

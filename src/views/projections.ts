@@ -70,7 +70,7 @@ export class Projections {
     let view = this.#views.get(scope.key);
     if (!view) {
       const store = this.#source.store(scope.type);
-      view = new View(scope, this.#directory, store ?? { list: () => [] }, this.#source.clock.now);
+      view = new View(scope, this.#directory, store ? this.#candidatesOf(scope, store) : [], this.#source.clock.now);
       this.#views.set(scope.key, view);
       let set = this.#byType.get(typeId(scope.type));
       if (!set) this.#byType.set(typeId(scope.type), (set = new Set()));
@@ -141,6 +141,25 @@ export class Projections {
     if (accessMayChange) for (const listener of this.#accessListeners) listener.commit();
   }
 
+  /**
+   * The objects a scope may select: for namespaces and tenants without rules, only its tenants' (and
+   * member) objects, through the directory's index — building a tenant's view costs its own size, not
+   * the cluster's. Everything otherwise.
+   */
+  #candidatesOf(scope: Scope, store: ObjectSource): Iterable<KubeObject> {
+    const id = typeId(scope.type);
+    if (scope.rules.length > 0 || (id !== NAMESPACES_ID && id !== TENANTS_ID)) return store.list();
+    const names = new Set<string>(scope.members);
+    if (id === TENANTS_ID) for (const t of scope.tenants) names.add(t);
+    else for (const t of scope.tenants) for (const ns of this.#directory.namespacesOf(t)) names.add(ns);
+    const objects: KubeObject[] = [];
+    for (const name of names) {
+      const object = store.get(name);
+      if (object) objects.push(object);
+    }
+    return objects;
+  }
+
   #index(view: View, add: boolean): void {
     const update = (index: Map<string, Set<View>>, key: string) => {
       let set = index.get(key);
@@ -201,7 +220,7 @@ export class Projections {
       if (changedType === NAMESPACES_ID && id !== PERSISTENT_VOLUMES_ID) continue;
       if (!view.scope.tenants.some((t) => touched.has(t)) && !(id === NAMESPACES_ID && view.scope.members.length > 0)) continue;
       const store = this.#source.store(view.scope.type);
-      if (store) view.recompute(store, change.position);
+      if (store) view.recompute(this.#candidatesOf(view.scope, store), store, change.position);
     }
   }
 }

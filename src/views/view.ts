@@ -27,6 +27,7 @@ export interface ViewListener {
 
 export interface ObjectSource {
   list(): Iterable<KubeObject>;
+  get(key: string): KubeObject | undefined;
 }
 
 /** Events kept per view; the apiserver keeps at least 100 per type. */
@@ -44,12 +45,13 @@ export class View {
   readonly cache = new Map<string, unknown>();
   lastUsedAt = Date.now();
 
-  constructor(scope: Scope, directory: TenantDirectory, source: ObjectSource, position: Position, capacity = VIEW_HISTORY_CAPACITY) {
+  /** `candidates`: every object of the type that may be visible (all of them, or what an index narrows). */
+  constructor(scope: Scope, directory: TenantDirectory, candidates: Iterable<KubeObject>, position: Position, capacity = VIEW_HISTORY_CAPACITY) {
     this.scope = scope;
     this.#directory = directory;
     this.#position = position;
     this.log = new MemoryEventLog<ViewEvent>(capacity, position);
-    for (const object of source.list()) if (isVisible(scope, object, directory)) this.#visible.set(objectKey(object), object);
+    for (const object of candidates) if (isVisible(scope, object, directory)) this.#visible.set(objectKey(object), object);
   }
 
   /** The position of this view's latest event (or of its creation). */
@@ -81,11 +83,14 @@ export class View {
     if (event) this.#publish([event]);
   }
 
-  /** Re-evaluates every object of the type (what the scope selects by has changed). */
-  recompute(source: ObjectSource, position: Position): void {
+  /**
+   * Re-evaluates the objects that may be visible (what the scope selects by has changed): `candidates`,
+   * and whatever the view holds now, looked up in `source`.
+   */
+  recompute(candidates: Iterable<KubeObject>, source: ObjectSource, position: Position): void {
     const events: ViewEvent[] = [];
     const seen = new Set<string>();
-    for (const object of source.list()) {
+    for (const object of candidates) {
       const key = objectKey(object);
       seen.add(key);
       const event = this.#transition(key, object, object, position);
@@ -93,7 +98,8 @@ export class View {
     }
     for (const key of [...this.#visible.keys()]) {
       if (seen.has(key)) continue;
-      const event = this.#transition(key, undefined, this.#visible.get(key) as KubeObject, position);
+      const current = source.get(key);
+      const event = this.#transition(key, current, current ?? (this.#visible.get(key) as KubeObject), position);
       if (event) events.push(event);
     }
     if (events.length > 0) this.#publish(events);
