@@ -1,7 +1,8 @@
 // A load generator process (forked by bench/run.ts) for LIST latency: issues `count` requests with
-// `concurrency` in flight, round-robin over the given client identities, each identity on its own
-// keep-alive connection (so TLS handshakes are not what is timed). Times from request start to the
-// complete body received.
+// `concurrency` in flight, round-robin over the given client identities. Each identity has one
+// keep-alive connection, owned by one worker so that no request waits for another's socket, and each
+// connection is opened by a warm-up request first, reported apart: the samples are LISTs on established
+// connections (no TLS handshake), from request start to the complete body received.
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 
@@ -24,6 +25,8 @@ export interface ListReply {
   errors: number;
   statuses: Record<string, number>;
   bytes: number;
+  /** Latencies of the warm-up requests that opened the connections (TLS handshake included). */
+  warmUps: number[];
 }
 
 function get(agent: https.Agent, url: URL, path: string, accept: string): Promise<{ status: number; bytes: number }> {
@@ -42,25 +45,42 @@ function get(agent: https.Agent, url: URL, path: string, accept: string): Promis
 process.on('message', (message: ListCommand) => {
   void (async () => {
     const url = new URL(message.url);
-    const agents = message.clients.map((c) => new https.Agent({ keepAlive: true, maxSockets: 2, ca: message.caPem, cert: c.certPem, key: c.keyPem }));
-    const reply: ListReply = { type: 'listed', samples: [], errors: 0, statuses: {}, bytes: 0 };
+    const agents = message.clients.map((c) => new https.Agent({ keepAlive: true, maxSockets: 1, ca: message.caPem, cert: c.certPem, key: c.keyPem }));
+    const reply: ListReply = { type: 'listed', samples: [], errors: 0, statuses: {}, bytes: 0, warmUps: [] };
+    const workers = Math.max(1, Math.min(message.concurrency, agents.length));
+    const agentsOf = (w: number) => agents.filter((_, i) => i % workers === w);
+    const record = (r: { status: number }) => (reply.statuses[r.status] = (reply.statuses[r.status] ?? 0) + 1);
+
+    await Promise.all(Array.from({ length: workers }, async (_, w) => {
+      for (const agent of agentsOf(w)) {
+        const started = performance.now();
+        try {
+          record(await get(agent, url, message.path, message.accept));
+          reply.warmUps.push(performance.now() - started);
+        } catch {
+          reply.errors++;
+        }
+      }
+    }));
+
     let issued = 0;
     const deadline = performance.now() + message.maxMs;
-    const worker = async () => {
-      while (issued < message.count && performance.now() < deadline) {
-        const agent = agents[issued++ % agents.length] as https.Agent;
+    await Promise.all(Array.from({ length: workers }, async (_, w) => {
+      const own = agentsOf(w);
+      for (let turn = 0; issued < message.count && performance.now() < deadline; turn++) {
+        issued++;
+        const agent = own[turn % own.length] as https.Agent;
         const started = performance.now();
         try {
           const r = await get(agent, url, message.path, message.accept);
           reply.samples.push(performance.now() - started);
-          reply.statuses[r.status] = (reply.statuses[r.status] ?? 0) + 1;
+          record(r);
           reply.bytes += r.bytes;
         } catch {
           reply.errors++;
         }
       }
-    };
-    await Promise.all(Array.from({ length: message.concurrency }, worker));
+    }));
     for (const a of agents) a.destroy();
     process.send?.(reply);
     process.disconnect?.();

@@ -79,6 +79,9 @@ export async function cachedList(params: CachedListParams, log: (m: string) => v
           const p = percentiles(reply.samples);
           figures[kind][`${format}_p50`] = { value: round(p.p50, 3), unit: 'ms' };
           figures[kind][`${format}_p99`] = { value: round(p.p99, 3), unit: 'ms' };
+          const first = percentiles(reply.warmUps);
+          figures[kind][`${format}_first_request_p50`] = { value: round(first.p50, 3), unit: 'ms' };
+          figures[kind][`${format}_first_request_p99`] = { value: round(first.p99, 3), unit: 'ms' };
           figures[kind][`${format}_requests`] = { value: p.count, unit: 'requests' };
           figures[kind][`${format}_errors`] = { value: reply.errors + Object.entries(reply.statuses).filter(([s]) => s !== '200').reduce((n, [, c]) => n + c, 0), unit: 'requests' };
           figures[kind][`${format}_bytes_per_answer`] = { value: round(reply.bytes / Math.max(1, p.count), 0), unit: 'bytes' };
