@@ -4,7 +4,7 @@
 // after 30 s without bytes and resumes from its last resourceVersion). This file starts its own control
 // plane: it restarts the apiserver.
 import * as assert from 'uvu/assert';
-import { CoreV1Api, KubeConfig, makeInformer, type V1Namespace } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, ListWatch, Watch, type V1Namespace } from '@kubernetes/client-node';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import { suite } from '../support/suite.ts';
 interface Context {
   cp: ControlPlane;
   proxy: RunningProxy;
-  informer: ReturnType<typeof makeInformer<V1Namespace>>;
+  informer: ListWatch<V1Namespace>;
   errors: unknown[];
   stopped: boolean;
 }
@@ -47,7 +47,10 @@ test.before(async (ctx) => {
   kc.loadFromFile(file);
   const core = kc.makeApiClient(CoreV1Api);
   ctx.errors = [];
-  ctx.informer = makeInformer<V1Namespace>(kc, '/api/v1/namespaces', () => core.listNamespace());
+  // makeInformer's ListWatch, with one difference: its reconnect back-off (up to 30 s, growing with each
+  // watch that ends) is a timer that survives stop(), and would hold this process open after the tests.
+  const unrefDelay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+  ctx.informer = new ListWatch<V1Namespace>('/api/v1/namespaces', new Watch(kc), () => core.listNamespace(), false, undefined, undefined, { delayFn: unrefDelay });
   ctx.stopped = false;
   ctx.informer.on('error', (err: unknown) => {
     if (ctx.stopped) return; // stop() aborts the watch, which client-node reports as an error

@@ -214,7 +214,10 @@ export class ControlPlane {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
-    const killed = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+    // The timer is cancelled once the child exits: left running, it would hold the test process open.
+    const patience = new AbortController();
+    const killed = await Promise.race([exited.then(() => true), sleep(5_000, undefined, { signal: patience.signal }).then(() => false, () => true)]);
+    patience.abort();
     if (!killed) {
       child.kill('SIGKILL');
       await exited;

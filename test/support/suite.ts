@@ -4,6 +4,17 @@ import { suite as uvuSuite, type Test } from 'uvu';
 
 type Hook<T> = (context: T) => void | Promise<void>;
 
+/**
+ * After a suite's after hook: if the process is still alive a few seconds later (test/run.ts kills it after 5 s
+ * and fails the file), say what holds it open, so a leak names its culprit.
+ */
+function reportWhatStaysOpen(): void {
+  setTimeout(() => {
+    const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+    process.stderr.write(`\nstill open 3 s after the last test: ${open.join(', ') || 'nothing'}\n`);
+  }, 3_000).unref();
+}
+
 export function suite<T extends object = Record<string, never>>(name: string, state?: T): Test<T> {
   const s = uvuSuite<T>(name, state);
   const guard = (kind: string, fn: Hook<T>): Hook<T> => async (context) => {
@@ -13,6 +24,8 @@ export function suite<T extends object = Record<string, never>>(name: string, st
       process.stderr.write(`\n✘ ${kind} hook of "${name}" failed: ${err instanceof Error ? err.stack : String(err)}\n`);
       process.exitCode = 1;
       throw err;
+    } finally {
+      if (kind === 'after') reportWhatStaysOpen();
     }
   };
   const before = s.before;
