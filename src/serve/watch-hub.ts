@@ -35,6 +35,13 @@ export class WatchHub {
     return this.#watchers.size;
   }
 
+  /** Watchers stopped at a full socket, waiting for the client to read before they catch up. */
+  get pausedCount(): number {
+    let paused = 0;
+    for (const watcher of this.#watchers) if (watcher.paused) paused++;
+    return paused;
+  }
+
   setRescope(rescope: Rescope): void {
     this.#rescope = rescope;
   }

@@ -121,6 +121,9 @@ export class Watcher implements ViewListener {
     this.#sink.cork();
     for (const event of events) {
       if (comparePositions(event.position, after) <= 0) continue;
+      // Once the socket is full, finish the current position (history resumes after a position, never
+      // inside one) and leave the rest to the catch-up on drain: a long catch-up is not buffered at once.
+      if (this.#paused && comparePositions(event.position, this.#position) > 0) break;
       this.#position = event.position;
       const emitted = this.#filter(event);
       if (emitted) this.#write(emitted);

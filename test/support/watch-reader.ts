@@ -27,11 +27,13 @@ export class WatchReader {
   error: Error | undefined;
   body = '';
   readonly #req: ClientRequest;
+  readonly #res: IncomingMessage;
   readonly #waiters = new Set<() => void>();
   #partial = '';
 
   private constructor(req: ClientRequest, res: IncomingMessage, startedAt: number) {
     this.#req = req;
+    this.#res = res;
     this.status = res.statusCode ?? 0;
     this.headers = res.headers;
     this.startedAt = startedAt;
@@ -118,6 +120,15 @@ export class WatchReader {
 
   #summary(): string {
     return JSON.stringify(this.events.map((e) => `${e.atMs}ms ${e.event.type} ${e.event.object.metadata?.name ?? e.event.object.kind ?? ''}`)).slice(0, 3_000);
+  }
+
+  /** Stops reading the socket, as a client that is stuck or too slow: the server's writes back up. */
+  pause(): void {
+    this.#res.pause();
+  }
+
+  resume(): void {
+    this.#res.resume();
   }
 
   close(): void {
