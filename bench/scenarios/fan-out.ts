@@ -2,9 +2,10 @@
 // tenants' namespaces at controlled rates; delivery latency, proxy CPU and memory per watcher, and the
 // upstream watch connections each proxy needs. Upstream: the replay upstream (kube-apiserver + etcd on
 // these 2 cores, next to the proxy and 10,000 client connections, cannot produce 2,000 events/s).
+import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, heapBytes, startTarget, type ProxyKind } from '../fleet.ts';
-import { cpuSeconds, percentiles, round, rssBytes, type Figures } from '../harness.ts';
+import { cpuSeconds, machineBusySeconds, percentiles, round, rssBytes, type Figures } from '../harness.ts';
 import type { ScenarioResult } from '../results.ts';
 import { startReplayBench, WATCHED_TYPES } from '../upstream.ts';
 
@@ -51,17 +52,20 @@ export async function fanOut(params: FanOutParams, log: (m: string) => void): Pr
         for (const rate of params.rates) {
           fleet.reset();
           const cpu0 = cpuSeconds(target.pid);
+          const busy0 = machineBusySeconds();
           const t0 = performance.now();
           const { emitted } = await upstream.emit(rate, params.secondsPerRate * 1000);
           await sleep(1_000);
           const window = (performance.now() - t0) / 1000;
           const cpu = (cpuSeconds(target.pid) - cpu0) / window;
+          const machineBusy = (machineBusySeconds() - busy0) / window / cpus().length;
           const report = await fleet.report();
           const p = percentiles(report.samples);
           f[`p50_at_${rate}`] = { value: round(p.p50), unit: 'ms' };
           f[`p99_at_${rate}`] = { value: round(p.p99), unit: 'ms' };
           f[`max_at_${rate}`] = { value: round(p.max), unit: 'ms' };
           f[`cpu_at_${rate}`] = { value: round(cpu * 100, 0), unit: '% of a core' };
+          f[`machine_busy_at_${rate}`] = { value: round(machineBusy * 100, 0), unit: '% of all cores' };
           f[`deliveries_at_${rate}`] = { value: p.count, unit: 'events' };
           const expected = emitted * params.watchersPerTenant;
           if (p.count < expected) notes.push(`${kind} at ${rate}/s: ${p.count} of ${expected} expected deliveries arrived within the window (+1 s)`);

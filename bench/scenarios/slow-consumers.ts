@@ -4,7 +4,7 @@
 // while the view's history covers them and are closed with 410 when it no longer does. Upstream: replay.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, heapBytes, startTarget, type ProxyKind } from '../fleet.ts';
-import { percentiles, round, rssBytes, type Figures } from '../harness.ts';
+import { percentiles, round, rssBytes, scrape, type Figures } from '../harness.ts';
 import type { ScenarioResult } from '../results.ts';
 import { startReplayBench } from '../upstream.ts';
 import { WATCH_PATH } from './fan-out.ts';
@@ -43,6 +43,8 @@ export async function slowConsumers(params: SlowParams, log: (m: string) => void
         fleet.stall(params.stalledFraction);
         log(`${kind}: ${Math.round(opened * params.stalledFraction)} of ${opened} watchers stop reading`);
         const stalledRun = await run();
+        // Watchers the proxy stopped writing to because their socket was full (multiplexer only).
+        const pausedByProxy = target.metricsPort === undefined ? undefined : await scrape(target.metricsPort, 'tenant_proxy_watchers_paused');
         const c = percentiles(stalledRun.samples);
         const rss1 = rssBytes(target.pid);
         const heap1 = await heapBytes(target);
@@ -53,6 +55,7 @@ export async function slowConsumers(params: SlowParams, log: (m: string) => void
         f.p50_all_reading = { value: round(a.p50), unit: 'ms' };
         f.p50_with_stalled = { value: round(c.p50), unit: 'ms' };
         f.stalled = { value: stalledRun.stalled, unit: 'watches' };
+        if (pausedByProxy !== undefined) f.stalled_paused_by_proxy = { value: pausedByProxy, unit: 'watches' };
         f.stalled_closed_by_proxy = { value: stalledRun.stalledEnded, unit: 'watches' };
         f.rss_growth_while_stalled = { value: round((rss1 - rss0) / 2 ** 20, 1), unit: 'MiB' };
         if (heap0 !== undefined && heap1 !== undefined) f.heap_growth_while_stalled = { value: round((heap1 - heap0) / 2 ** 20, 1), unit: 'MiB' };
