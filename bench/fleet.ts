@@ -45,6 +45,9 @@ export interface FleetReport {
   expired: number;
   stalled: number;
   stalledEnded: number;
+  /** The worst load generator's event-loop delay p99 and max over the window. */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 /** Watchers over `processes` load generators, one per entry of `users`. */
@@ -78,7 +81,7 @@ export class Fleet {
 
   async report(): Promise<FleetReport> {
     const replies = await Promise.all(this.#processes.map((l) => l.request({ cmd: 'report' }, 'report')));
-    const merged: FleetReport = { samples: [], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalled: 0, stalledEnded: 0 };
+    const merged: FleetReport = { samples: [], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalled: 0, stalledEnded: 0, loopDelayP99Ms: 0, loopDelayMaxMs: 0 };
     for (const r of replies) {
       for (const s of r.samples) merged.samples.push(s);
       merged.events += r.events;
@@ -88,6 +91,8 @@ export class Fleet {
       merged.expired += r.expired;
       merged.stalled += r.stalled;
       merged.stalledEnded += r.stalledEnded;
+      merged.loopDelayP99Ms = Math.max(merged.loopDelayP99Ms, r.loopDelayP99Ms);
+      merged.loopDelayMaxMs = Math.max(merged.loopDelayMaxMs, r.loopDelayMaxMs);
     }
     return merged;
   }

@@ -111,7 +111,9 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  const done = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+  const patience = new AbortController();
+  const done = await Promise.race([exited.then(() => true), sleep(10_000, undefined, { signal: patience.signal }).then(() => false, () => true)]);
+  patience.abort();
   if (!done) {
     child.kill('SIGKILL');
     await exited;
@@ -147,7 +149,7 @@ export class LoadProcess<Reply extends { type: string }> {
   readonly #waiting: { type: string; resolve: (r: Reply) => void }[] = [];
 
   constructor(script: string) {
-    this.child = fork(path.join(ROOT, script), [], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(path.join(ROOT, script), [], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096', ...(process.env.BENCH_LOAD_EXEC_ARGV ?? '').split(' ').filter(Boolean)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m: Reply) => {
       const i = this.#waiting.findIndex((w) => w.type === m.type);
       if (i >= 0) this.#waiting.splice(i, 1)[0]?.resolve(m);

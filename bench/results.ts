@@ -29,7 +29,7 @@ export const RESULTS_DIR = path.join(ROOT, 'bench/results');
 function commit(): string {
   try {
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'streams', 'bench'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'streams', 'bench', ':!bench/results', ':!bench/RESULTS.md'], { cwd: ROOT, encoding: 'utf8' }).trim();
     return dirty ? `${sha}+dirty` : sha;
   } catch {
     return 'unknown';
@@ -52,7 +52,7 @@ export function storeResult(result: ScenarioResult, dir = RESULTS_DIR): string {
 
 const METHOD: Record<string, string> = {
   'fan-out':
-    'Watchers (chunked HTTP, one TLS connection each, client certificates) spread over load-generator processes watch `/api/v1/namespaces` as their tenant\'s owner. The upstream changes namespaces of all tenants at a fixed rate, stamping each change with the time it wrote it; a watcher records, for each event it parsed, now − that stamp (same machine, `performance.timeOrigin + performance.now()` in both processes). With the replay upstream, "upstream write acknowledged" and "proxy received the event" are the same instant to within the loopback hop, so one latency is reported for both. Memory per watcher: (RSS or V8 heap after the watchers connected − before) ÷ watchers. CPU: the proxy process\'s user+system time during the emission window ÷ the window; machine busy: all processes\' CPU time in that window (from /proc/stat) ÷ (window × cores), which shows when the load generators and the upstream leave the proxy no core to run on.',
+    'Watchers (chunked HTTP, one TLS connection each, client certificates) spread over load-generator processes watch `/api/v1/namespaces` as their tenant\'s owner. The upstream changes namespaces of all tenants at a fixed rate, stamping each change with the time it wrote it; a watcher records, for each event it parsed, now − that stamp (same machine, `performance.timeOrigin + performance.now()` in both processes). With the replay upstream, "upstream write acknowledged" and "proxy received the event" are the same instant to within the loopback hop, so one latency is reported for both. Memory per watcher: (RSS or V8 heap after the watchers connected − before) ÷ watchers. CPU: the proxy process\'s user+system time during the emission window ÷ the window; machine busy: all processes\' CPU time in that window (from /proc/stat) ÷ (window × cores), which shows when the load generators and the upstream leave the proxy no core to run on. The load generators run at nice 10, below the proxy and the upstream; their own event-loop delay over the window is reported (`client_loop_delay_*`), as is the time the proxy spent in GC pauses.',
   'fan-out-websocket': 'As fan-out, with every watch over a websocket (one event per message); the multiplexer only, since the forwarding baseline relays no websocket watches.',
   'cached-list':
     'A tenant owner\'s `GET /api/v1/namespaces?limit=500` (what `kubectl get ns` sends), JSON and kubectl\'s Table Accept, round robin over tenant users each on its own keep-alive TLS connection, a fixed number in flight. Each connection is opened by one warm-up request, reported apart as `first_request` (TLS handshake included; in the multiplexer the first JSON LIST of a user also builds that tenant\'s view); every later request is timed from its start to the last byte of the answer in the load generator.',

@@ -4,10 +4,15 @@
 // these 2 cores, next to the proxy and 10,000 client connections, cannot produce 2,000 events/s).
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Fleet, heapBytes, startTarget, type ProxyKind } from '../fleet.ts';
-import { cpuSeconds, machineBusySeconds, percentiles, round, rssBytes, type Figures } from '../harness.ts';
+import { Fleet, heapBytes, startTarget, type ProxyKind, type ProxyTarget } from '../fleet.ts';
+import { cpuSeconds, machineBusySeconds, percentiles, round, rssBytes, scrape, type Figures } from '../harness.ts';
 import type { ScenarioResult } from '../results.ts';
 import { startReplayBench, WATCHED_TYPES } from '../upstream.ts';
+
+/** Seconds the proxy has spent in GC pauses so far (NaN for the baseline, which has no metrics). */
+async function gcSeconds(target: ProxyTarget): Promise<number> {
+  return target.metricsPort === undefined ? NaN : scrape(target.metricsPort, 'nodejs_gc_duration_seconds_sum');
+}
 
 export interface FanOutParams {
   tenants: number;
@@ -51,6 +56,7 @@ export async function fanOut(params: FanOutParams, log: (m: string) => void): Pr
         f.rss_total = { value: round(rss1 / 2 ** 20, 0), unit: 'MiB' };
         for (const rate of params.rates) {
           fleet.reset();
+          const gc0 = await gcSeconds(target);
           const cpu0 = cpuSeconds(target.pid);
           const busy0 = machineBusySeconds();
           const t0 = performance.now();
@@ -60,11 +66,16 @@ export async function fanOut(params: FanOutParams, log: (m: string) => void): Pr
           const cpu = (cpuSeconds(target.pid) - cpu0) / window;
           const machineBusy = (machineBusySeconds() - busy0) / window / cpus().length;
           const report = await fleet.report();
+          const gc = (await gcSeconds(target)) - gc0;
+
           const p = percentiles(report.samples);
           f[`p50_at_${rate}`] = { value: round(p.p50), unit: 'ms' };
           f[`p99_at_${rate}`] = { value: round(p.p99), unit: 'ms' };
           f[`max_at_${rate}`] = { value: round(p.max), unit: 'ms' };
           f[`cpu_at_${rate}`] = { value: round(cpu * 100, 0), unit: '% of a core' };
+          if (Number.isFinite(gc)) f[`proxy_gc_pauses_at_${rate}`] = { value: round((gc * 1000) / window, 1), unit: 'ms per s' };
+          f[`client_loop_delay_p99_at_${rate}`] = { value: round(report.loopDelayP99Ms, 1), unit: 'ms' };
+          f[`client_loop_delay_max_at_${rate}`] = { value: round(report.loopDelayMaxMs, 1), unit: 'ms' };
           f[`machine_busy_at_${rate}`] = { value: round(machineBusy * 100, 0), unit: '% of all cores' };
           f[`deliveries_at_${rate}`] = { value: p.count, unit: 'events' };
           const expected = emitted * params.watchersPerTenant;
