@@ -59,7 +59,7 @@ const METHOD: Record<string, string> = {
   'reconnect-storm':
     "Watchers list, then watch from the list's resourceVersion (as informers do). All drop their connections and reconnect at a random moment within a window, each with the last resourceVersion it saw (what client-node does after 30 s of silence). Timed from the first drop to the last watch re-established (HTTP 200); upstream requests are counted by the upstream itself.",
   'slow-consumers':
-    'Fan-out at a fixed rate, once with every watcher reading and once with 1 % of the watchers no longer reading their sockets; compared: the readers\' latency percentiles, the proxy\'s memory, and what happened to the stalled watchers (`stalled_paused_by_proxy`: how many the proxy had stopped writing to because their socket was full, from its `tenant_proxy_watchers_paused` gauge). The pause, the catch-up from history and the 410 for a watcher stalled past the history are tested end to end in test/e2e/slow-watchers.test.ts.',
+    'Fan-out at a fixed rate: one unrecorded warm-up run, two runs with every watcher reading (their p99 difference is the noise), then one with 1 % of the watchers no longer reading their sockets; compared: the readers\' latency percentiles, the proxy\'s memory, and what happened to the stalled watchers (`stalled_paused_by_proxy`: how many the proxy had stopped writing to because their socket was full, from its `tenant_proxy_watchers_paused` gauge). The pause, the catch-up from history and the 410 for a watcher stalled past the history are tested end to end in test/e2e/slow-watchers.test.ts.',
   startup: 'Time from starting the proxy process to its /readyz answering 200, and its memory then.',
 };
 
