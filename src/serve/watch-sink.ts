@@ -20,6 +20,21 @@ export interface WatchSink {
   uncork(): void;
 }
 
+/**
+ * An event line framed as one HTTP/1.1 chunk. Lines are shared by every watcher of a view, and so is
+ * their framing: one buffer per line, written to each socket as it is.
+ */
+const framedLines = new WeakMap<Buffer, Buffer>();
+function framedChunk(line: Buffer): Buffer {
+  let framed = framedLines.get(line);
+  if (!framed) {
+    framed = Buffer.concat([Buffer.from(`${line.length.toString(16)}\r\n`, 'latin1'), line, CRLF]);
+    framedLines.set(line, framed);
+  }
+  return framed;
+}
+const CRLF = Buffer.from('\r\n', 'latin1');
+
 export class HttpWatchSink implements WatchSink {
   readonly #res: ServerResponse;
 
@@ -27,8 +42,15 @@ export class HttpWatchSink implements WatchSink {
     this.#res = res;
   }
 
+  /**
+   * Once the headers are out, chunks go straight to the socket, pre-framed: `res.write` would frame
+   * each one again for every watcher (four socket writes per event). The response's own end() still
+   * writes the last chunk, and its state is unaffected: it never saw these bytes.
+   */
   write(chunk: Buffer): boolean {
-    return this.#res.write(chunk);
+    const socket = this.#res.socket;
+    if (!socket || !this.#res.headersSent || !this.#res.chunkedEncoding || chunk.length === 0) return this.#res.write(chunk);
+    return socket.write(framedChunk(chunk));
   }
 
   end(): void {
@@ -40,7 +62,14 @@ export class HttpWatchSink implements WatchSink {
   }
 
   onDrain(listener: () => void): void {
+    // Writes past the headers go to the socket, so its drain is the one that counts; the response's
+    // covers the first write.
     this.#res.on('drain', listener);
+    const socket = this.#res.socket;
+    if (!socket) return;
+    socket.on('drain', listener);
+    // A keep-alive socket outlives the watch: leave it as it was found.
+    this.#res.once('close', () => socket.off('drain', listener));
   }
 
   onClose(listener: () => void): void {
@@ -52,7 +81,7 @@ export class HttpWatchSink implements WatchSink {
   }
 
   get buffered(): number {
-    return this.#res.writableLength;
+    return this.#res.writableLength + (this.#res.socket?.writableLength ?? 0);
   }
 
   cork(): void {
