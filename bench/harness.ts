@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../src/pki.ts';
 import { freePort } from '../test/support/free-port.ts';
+import { stopProcess } from '../test/support/stop-process.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLOCK_TICKS_PER_S = 100;
@@ -104,20 +105,7 @@ export async function startService(args: string[], timeoutMs = 120_000, env: Nod
     });
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
-  return { child, ready, stop: () => stopChild(child) };
-}
-
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const patience = new AbortController();
-  const done = await Promise.race([exited.then(() => true), sleep(10_000, undefined, { signal: patience.signal }).then(() => false, () => true)]);
-  patience.abort();
-  if (!done) {
-    child.kill('SIGKILL');
-    await exited;
-  }
+  return { child, ready, stop: () => stopProcess(child, 10_000) };
 }
 
 /** tenant-proxy as its own process, in front of `kubeconfig`, trusting client certificates of `clientCaFile`. */
@@ -140,7 +128,7 @@ export async function startTenantProxy(kubeconfig: string, clientCaFile: string)
     await sleep(50);
   }
   const readyMs = performance.now() - started;
-  return { child, url: `https://127.0.0.1:${port}`, caPem: readFileSync(path.join(certDir, 'ca.crt'), 'utf8'), metricsPort, readyMs, stop: () => stopChild(child) };
+  return { child, url: `https://127.0.0.1:${port}`, caPem: readFileSync(path.join(certDir, 'ca.crt'), 'utf8'), metricsPort, readyMs, stop: () => stopProcess(child, 10_000) };
 }
 
 /** A forked load generator speaking the IPC protocol of bench/load/*.ts. */
@@ -169,7 +157,7 @@ export class LoadProcess<Reply extends { type: string }> {
   }
 
   async stop(): Promise<void> {
-    await stopChild(this.child);
+    await stopProcess(this.child, 10_000);
   }
 }
 

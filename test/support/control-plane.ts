@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { createCertificateAuthority, issueCertificate, exportPublicKeyPem, generateKeyPair, loadCertificateAuthority, type CertificateAuthority, type KeyPairPem } from '../../src/pki.ts';
 import { freePort } from './free-port.ts';
+import { stopProcess } from './stop-process.ts';
 import { KubeHttp, type Credentials } from './kube-http.ts';
 import { apply, readManifests } from './manifests.ts';
 
@@ -224,21 +225,7 @@ export class ControlPlane {
   async #kill(component: Component): Promise<void> {
     const child = this.#children.get(component);
     this.#killing.add(component);
-    if (!child || child.exitCode !== null || child.signalCode !== null) {
-      this.#children.delete(component);
-      this.#killing.delete(component);
-      return;
-    }
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    // The timer is cancelled once the child exits: left running, it would hold the test process open.
-    const patience = new AbortController();
-    const killed = await Promise.race([exited.then(() => true), sleep(5_000, undefined, { signal: patience.signal }).then(() => false, () => true)]);
-    patience.abort();
-    if (!killed) {
-      child.kill('SIGKILL');
-      await exited;
-    }
+    if (child) await stopProcess(child, 5_000);
     this.#children.delete(component);
     this.#killing.delete(component);
   }
