@@ -52,14 +52,22 @@ export function rssBytes(pid: number): number {
 
 /** Metrics of a tenant-proxy from its /metrics (summed over label sets matching `labels`). */
 export async function scrape(metricsPort: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return (await scrapeMany(metricsPort, [name], labels))[name] ?? 0;
+}
+
+/**
+ * Several metrics from one scrape. One matters for gauges that reset when scraped (prom-client's
+ * event-loop lag): each scrape starts a new measurement window.
+ */
+export async function scrapeMany(metricsPort: number, names: readonly string[], labels: Record<string, string> = {}): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  let sum = 0;
+  const sums: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
   for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) sum += Number(m[3]);
+    const m = /^([a-z_0-9]+)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line);
+    if (!m?.[1] || !(m[1] in sums)) continue;
+    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) sums[m[1]] = (sums[m[1]] ?? 0) + Number(m[3]);
   }
-  return sum;
+  return sums;
 }
 
 export interface Identities {

@@ -1,7 +1,8 @@
 // `npm run bench`: runs the scenarios (all, or `--scenario a,b`), writes one JSON result per scenario to
 // bench/results/ (or --out) and regenerates bench/RESULTS.md. `--smoke` runs every scenario at tiny
 // sizes (what the test suite does, so the harness cannot rot). Sizes can be overridden per run:
-// --tenants, --watchers-per-tenant, --rates 100,500, --seconds, --load-processes, --list-requests.
+// --tenants, --watchers-per-tenant, --rates 100,500, --seconds, --windows, --warm-up-rate, --load-processes,
+// --list-requests.
 // Everything binds to 127.0.0.1; a watchdog ends the run after --max-minutes.
 import { mkdirSync } from 'node:fs';
 import type { ProxyKind } from './fleet.ts';
@@ -48,9 +49,10 @@ async function main(): Promise<number> {
   const loadProcesses = num('load-processes', 4, 1);
   const rates = (opts.get('rates') ?? (smoke ? '20' : '100,500,2000')).split(',').map(Number);
   const seconds = num('seconds', 10, 1);
+  const windowsPerRate = num('windows', 3, 1);
   const runners: Record<Scenario, () => Promise<ScenarioResult>> = {
-    'fan-out': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates, secondsPerRate: seconds, loadProcesses, proxies, transport: 'http' }, log),
-    'fan-out-websocket': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: [num('websocket-rate', 500, 20)], secondsPerRate: seconds, loadProcesses, proxies: ['multiplexer'], transport: 'websocket' }, log),
+    'fan-out': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates, secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies, transport: 'http' }, log),
+    'fan-out-websocket': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: [num('websocket-rate', 500, 20)], secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies: ['multiplexer'], transport: 'websocket' }, log),
     'cached-list': () => cachedList({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), users: Math.min(tenants, num('list-users', 100, 2)), requests: num('list-requests', 2000, 10), concurrency: num('list-concurrency', 8, 2), maxSeconds: num('list-max-seconds', 60, 10), proxies }, log),
     'reconnect-storm': () => reconnectStorm({ tenants, watchersPerTenant, windowSeconds: num('window-seconds', 10, 1), loadProcesses, proxies }, log),
     'slow-consumers': () => slowConsumers({ tenants, watchersPerTenant, rate: num('slow-rate', 500, 20), seconds, stalledFraction: Number(opts.get('stalled-fraction') ?? (smoke ? 0.25 : 0.01)), loadProcesses, proxies }, log),

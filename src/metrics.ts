@@ -4,6 +4,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { TenantEngine } from './tenant-engine.ts';
 import { qualifiedResource } from '../streams/resource-type.ts';
 
+/**
+ * nodejs_eventloop_lag_* sample the loop every this many milliseconds and record whole intervals: a loop
+ * that never stalls shows this value, and a stall is what exceeds it.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 10;
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
@@ -43,7 +49,7 @@ export class ProxyMetrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
   /** Gauges read from the multiplexer at scrape time. */

@@ -153,8 +153,11 @@ class Watch {
 const stats = { samples: [] as number[], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0 };
 let watches: Watch[] = [];
 // This process's own event-loop delay since the last reset: the part of a measured latency that is the
-// load generator's (its GC, its other connections), not the proxy's.
-const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+// load generator's (its GC, its other connections), not the proxy's. The histogram records whole timer
+// intervals: the delay is what exceeds the resolution.
+const LOOP_DELAY_RESOLUTION_MS = 5;
+const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+const loopDelayMs = (ns: number) => Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS);
 loopDelay.enable();
 let transport: 'http' | 'websocket' = 'http';
 let target: { url: URL; caPem: string } | undefined;
@@ -225,7 +228,7 @@ process.on('message', (message: Command) => {
         loopDelay.reset();
         break;
       case 'report':
-        send({ type: 'report', ...stats, stalled: watches.filter((w) => w.stalled).length, loopDelayP99Ms: loopDelay.percentile(99) / 1e6, loopDelayMaxMs: loopDelay.max / 1e6 });
+        send({ type: 'report', ...stats, stalled: watches.filter((w) => w.stalled).length, loopDelayP99Ms: loopDelayMs(loopDelay.percentile(99)), loopDelayMaxMs: loopDelayMs(loopDelay.max) });
         break;
       case 'stall': {
         const count = Math.round(watches.length * message.fraction);
