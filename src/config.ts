@@ -15,6 +15,7 @@ export interface Config {
   tokenCacheSize: number;
   accessReviewCacheTtlMs: number;
   upstreamTimeoutMs: number;
+  watchHistoryMs: number;
   shutdownGracePeriodMs: number;
   metricsListen: string;
   logLevel: string;
@@ -44,6 +45,7 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'tokenCacheSize', flag: 'token-cache-size', kind: 'integer', default: '10000', help: 'maximum number of cached TokenReview results' },
   { key: 'accessReviewCacheTtlMs', flag: 'access-review-cache-ttl', kind: 'duration', default: '1m', help: 'how long a SubjectAccessReview answer (impersonation checks) is cached' },
   { key: 'upstreamTimeoutMs', flag: 'upstream-timeout', kind: 'duration', default: '75s', help: 'time to wait for the API server to start answering before a 504' },
+  { key: 'watchHistoryMs', flag: 'watch-history', kind: 'duration', default: '75s', help: 'how long watch events are kept for clients resuming from a resourceVersion (each tenant view also keeps its last 10, and at most 1,000); older resourceVersions get 410 Expired, as from the API server\'s watch cache' },
   { key: 'shutdownGracePeriodMs', flag: 'shutdown-grace-period', kind: 'duration', default: '30s', help: 'on SIGTERM, how long in-flight requests may take to finish' },
   { key: 'metricsListen', flag: 'metrics-listen', kind: 'string', default: '0.0.0.0:9002', help: 'address:port of the plain-HTTP Prometheus /metrics listener ("" to disable)' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: trace, debug, info, warn, error' },

@@ -17,6 +17,13 @@ import { RuleInformers } from './tenancy/rule-informers.ts';
 export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS];
 const VIEW_COLLECT_INTERVAL_MS = 60_000;
 
+export interface EngineOptions {
+  /** Groups whose members are forwarded unfiltered. */
+  ignoredGroups: readonly string[];
+  /** How long watch events stay in the views' histories (a resume from before then answers 410). */
+  watchHistoryMs: number;
+}
+
 export class TenantEngine {
   readonly hub: InformerHub;
   readonly directory = new TenantDirectory();
@@ -25,8 +32,10 @@ export class TenantEngine {
   readonly api: TenantApi;
   readonly ruleInformers: RuleInformers;
   readonly #collector: NodeJS.Timeout;
+  readonly #historyTrimmer: NodeJS.Timeout;
 
-  constructor(upstream: Upstream, log: Logger, ignoredGroups: readonly string[], metrics?: ProxyMetrics) {
+  constructor(upstream: Upstream, log: Logger, options: EngineOptions, metrics?: ProxyMetrics) {
+    const { ignoredGroups, watchHistoryMs } = options;
     this.hub = new InformerHub(upstream, log);
     const hub = this.hub;
     this.projections = new Projections(
@@ -58,6 +67,10 @@ export class TenantEngine {
     this.projections.onAccessChange({ prepare: () => {}, commit: () => this.ruleInformers.changed() });
     this.#collector = setInterval(() => this.projections.collectIdle(), VIEW_COLLECT_INTERVAL_MS);
     this.#collector.unref();
+    // History is what grows with the event rate: it is bounded in time, not only per view, so that memory
+    // stays bounded whatever the number of views (each view's ring alone would reach 1,000 events).
+    this.#historyTrimmer = setInterval(() => this.projections.expireHistory(Date.now() - watchHistoryMs), Math.min(5_000, Math.max(250, watchHistoryMs / 4)));
+    this.#historyTrimmer.unref();
     metrics?.observeEngine(this);
   }
 
@@ -74,6 +87,7 @@ export class TenantEngine {
 
   stop(): void {
     clearInterval(this.#collector);
+    clearInterval(this.#historyTrimmer);
     this.ruleInformers.stop();
     this.api.close();
     this.projections.stop();

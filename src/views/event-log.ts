@@ -12,24 +12,36 @@ export type Since<E> = { ok: true; events: readonly E[] } | { ok: false; oldest:
 export interface EventLog<E extends LoggedEvent> {
   /** History is complete for every position after this one. */
   readonly completeAfter: Position;
+  /** Events held. */
+  readonly length: number;
   append(event: E): void;
+  /**
+   * Forgets events appended before `cutoffMs` (epoch ms), keeping the last `keep` whatever their age;
+   * returns how many were forgotten. Resuming from before them then answers 410 Expired.
+   */
+  expireBefore(cutoffMs: number, keep: number): number;
   /** The events after `position`, or the oldest resumable position when `position` is too old. */
   since(position: Position): Since<E>;
 }
 
 /**
- * A ring of the last `capacity` events. Appends are O(1); `since` is a binary search plus a copy of
- * the answer. Memory: one reference per slot (events are shared with every watcher and view).
+ * A ring of at most `capacity` events, with the time each was appended. Appends are O(1); `since` is a
+ * binary search plus a copy of the answer. Memory: one reference and one number per slot (events are
+ * shared with every watcher and view).
  */
 export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
   readonly #ring: (E | undefined)[];
+  readonly #appendedAt: Float64Array;
+  readonly #now: () => number;
   #start = 0;
   #length = 0;
   #completeAfter: Position;
 
-  constructor(capacity: number, completeAfter: Position) {
+  constructor(capacity: number, completeAfter: Position, now: () => number = Date.now) {
     this.#ring = new Array<E | undefined>(Math.max(1, capacity));
+    this.#appendedAt = new Float64Array(this.#ring.length);
     this.#completeAfter = completeAfter;
+    this.#now = now;
   }
 
   get completeAfter(): Position {
@@ -41,16 +53,28 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
   }
 
   append(event: E): void {
-    const capacity = this.#ring.length;
-    if (this.#length === capacity) {
-      const evicted = this.#ring[this.#start];
-      if (evicted) this.#completeAfter = evicted.position;
-      this.#ring[this.#start] = event;
-      this.#start = (this.#start + 1) % capacity;
-    } else {
-      this.#ring[(this.#start + this.#length) % capacity] = event;
-      this.#length++;
+    if (this.#length === this.#ring.length) this.#evictOldest();
+    const slot = (this.#start + this.#length) % this.#ring.length;
+    this.#ring[slot] = event;
+    this.#appendedAt[slot] = this.#now();
+    this.#length++;
+  }
+
+  expireBefore(cutoffMs: number, keep: number): number {
+    let expired = 0;
+    while (this.#length > keep && (this.#appendedAt[this.#start] ?? Infinity) < cutoffMs) {
+      this.#evictOldest();
+      expired++;
     }
+    return expired;
+  }
+
+  #evictOldest(): void {
+    const evicted = this.#ring[this.#start];
+    if (evicted) this.#completeAfter = evicted.position;
+    this.#ring[this.#start] = undefined;
+    this.#start = (this.#start + 1) % this.#ring.length;
+    this.#length--;
   }
 
   #at(i: number): E {

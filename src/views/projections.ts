@@ -16,7 +16,7 @@ import type { Observable } from 'rxjs';
 import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';
 import type { TenantDirectory } from '../tenancy/directory.ts';
 import type { Scope } from '../tenancy/scope.ts';
-import { View, type ObjectSource } from './view.ts';
+import { View, VIEW_HISTORY_KEPT, type ObjectSource } from './view.ts';
 
 export interface ChangeSource {
   readonly clock: EventClock;
@@ -101,6 +101,20 @@ export class Projections {
       dropped++;
     }
     return dropped;
+  }
+
+  /** Forgets view history from before `cutoffMs` (epoch ms); returns how many events were dropped. */
+  expireHistory(cutoffMs: number): number {
+    let expired = 0;
+    for (const view of this.#views.values()) expired += view.log.expireBefore(cutoffMs, VIEW_HISTORY_KEPT);
+    return expired;
+  }
+
+  /** Watch events held in the views' histories (what most of the memory beyond the objects is). */
+  get historyLength(): number {
+    let length = 0;
+    for (const view of this.#views.values()) length += view.log.length;
+    return length;
   }
 
   stop(): void {

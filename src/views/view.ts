@@ -30,8 +30,13 @@ export interface ObjectSource {
   get(key: string): KubeObject | undefined;
 }
 
-/** Events kept per view; the apiserver keeps at least 100 per type. */
+/**
+ * A view's history: the events of the last `--watch-history` (trimmed by the engine), at most this many;
+ * the apiserver keeps at least 100 per type.
+ */
 export const VIEW_HISTORY_CAPACITY = 1_000;
+/** Events a view keeps whatever their age, so that the watchers of a quiet tenant can still resume. */
+export const VIEW_HISTORY_KEPT = 10;
 
 export class View {
   readonly scope: Scope;
