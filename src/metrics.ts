@@ -1,6 +1,7 @@
 // Prometheus metrics of one proxy instance, in a registry of its own (tests run several proxies in one
 // process; each must count only its own work).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Server } from 'node:net';
 import type { TenantEngine } from './tenant-engine.ts';
 import { qualifiedResource } from '../streams/resource-type.ts';
 
@@ -9,6 +10,13 @@ import { qualifiedResource } from '../streams/resource-type.ts';
  * that never stalls shows this value, and a stall is what exceeds it.
  */
 export const EVENT_LOOP_SAMPLE_MS = 10;
+
+/**
+ * Default metrics that walk every handle or file descriptor of the process on each scrape: with 10,000
+ * watch connections one scrape blocked the event loop for tens of milliseconds, delaying every watch
+ * event meanwhile (bench/RESULTS.md). tenant_proxy_client_connections counts connections instead.
+ */
+const PER_HANDLE_METRICS = ['nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_requests', 'nodejs_active_requests_total', 'nodejs_active_resources', 'nodejs_active_resources_total', 'process_open_fds'];
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -49,7 +57,22 @@ export class ProxyMetrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    if (options.defaultMetrics) {
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+      for (const name of PER_HANDLE_METRICS) this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /** Open client connections of the listener (a counter the server keeps: no walk over sockets). */
+  observeServer(server: Server): void {
+    new Gauge({
+      name: 'tenant_proxy_client_connections',
+      help: 'Client connections open on the HTTPS listener (watches, upgraded streams, keep-alive)',
+      registers: [this.registry],
+      async collect() {
+        this.set(await new Promise<number>((resolve) => server.getConnections((err, count) => resolve(err ? NaN : count))));
+      },
+    });
   }
 
   /** Gauges read from the multiplexer at scrape time. */

@@ -79,6 +79,7 @@ export class TenantProxy {
       requestTimeout: 0,
     });
     this.#server.timeout = 0;
+    this.metrics.observeServer(this.#server);
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#handleUpgrade(req, socket, head));
     this.#server.on('clientError', (err, socket) => {

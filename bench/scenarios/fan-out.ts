@@ -101,6 +101,12 @@ export async function fanOut(params: FanOutParams, log: (m: string) => void): Pr
         f.rss_per_watcher = { value: round((rss1 - rss0) / 1024 / Math.max(1, opened), 1), unit: 'KiB' };
         if (heap0 !== undefined && heap1 !== undefined) f.heap_per_watcher = { value: round((heap1 - heap0) / 1024 / Math.max(1, opened), 2), unit: 'KiB' };
         f.rss_total = { value: round(rss1 / 2 ** 20, 0), unit: 'MiB' };
+        if (target.metricsPort !== undefined) {
+          // What one Prometheus scrape costs with every watcher connected (the proxy's loop is busy meanwhile).
+          const scrapeStarted = performance.now();
+          await proxyRuntime(target);
+          f.metrics_scrape_time = { value: round(performance.now() - scrapeStarted, 1), unit: 'ms' };
+        }
         // The first emission after thousands of connections meets the proxy's post-connect garbage
         // collection and cold code paths (the clients' too): a transient, reported apart from the
         // steady state the rates below measure.
