@@ -387,7 +387,7 @@ test('without --tls-cert-file: a generated certificate, verified by the CA file 
 
 // ── command line ──
 
-const FLAGS = ['listen', 'tls-cert-file', 'tls-key-file', 'cert-dir', 'client-ca-file', 'kubeconfig', 'context', 'ignored-user-groups', 'token-cache-ttl', 'token-negative-cache-ttl', 'token-cache-size', 'access-review-cache-ttl', 'upstream-timeout', 'shutdown-grace-period', 'metrics-listen', 'log-level'];
+const FLAGS = ['listen', 'tls-cert-file', 'tls-key-file', 'cert-dir', 'client-ca-file', 'kubeconfig', 'context', 'ignored-user-groups', 'token-cache-ttl', 'token-negative-cache-ttl', 'token-cache-size', 'access-review-cache-ttl', 'upstream-timeout', 'watch-history', 'shutdown-grace-period', 'metrics-listen', 'log-level'];
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
