@@ -7,20 +7,15 @@
 import * as assert from 'uvu/assert';
 import { VIEW_HISTORY_CAPACITY } from '../../src/views/view.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
-import { eventually, waitUntil } from '../support/eventually.ts';
-import { createTenant, deleteTenant } from '../support/fixtures.ts';
+import { waitUntil } from '../support/eventually.ts';
 import type { KubeHttp } from '../support/kube-http.ts';
-import { patch, remove, type KubeObject } from '../support/manifests.ts';
-import { startProxy, type RunningProxy } from '../support/proxy.ts';
+import { patch } from '../support/manifests.ts';
+import { NAMESPACES_PATH as NS, oneNamespaceTenant, type OneNamespaceTenant } from '../support/one-namespace-tenant.ts';
+import type { RunningProxy } from '../support/proxy.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { WatchReader, type WatchEvent } from '../support/watch-reader.ts';
 
-const suffix = Math.random().toString(36).slice(2, 7).padEnd(5, 'x');
-const TENANT = `slow-${suffix}`;
-const OWNER = `slow-owner-${suffix}`;
-const NAMESPACE: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `slow-${suffix}-a` } };
-const NS = '/api/v1/namespaces';
 /** Per change; the apiserver allows 256 KiB of annotations. */
 const PAYLOAD = 'x'.repeat(100 * 1024);
 /** Changes after which a socket that is never read must have filled (buffers here hold tens of MiB). */
@@ -28,6 +23,7 @@ const MAX_CHANGES_TO_FILL = 800;
 
 interface Context {
   cp: ControlPlane;
+  tenant: OneNamespaceTenant;
   proxy: RunningProxy;
   owner: KubeHttp;
   /** The sequence number of the next change. */
@@ -38,31 +34,24 @@ const test = suite<Context>('slow watchers');
 
 test.before(async (ctx) => {
   ctx.cp = await sharedControlPlane();
-  ctx.proxy = await startProxy(ctx.cp);
-  await createTenant(ctx.cp.admin, { name: TENANT, owners: [{ kind: 'User', name: OWNER }], namespaces: [NAMESPACE.metadata.name] });
-  ctx.owner = ctx.proxy.client(await ctx.cp.clientCertificate(OWNER));
+  ctx.tenant = await oneNamespaceTenant(ctx.cp, 'slow');
+  ctx.proxy = ctx.tenant.proxy;
+  ctx.owner = ctx.tenant.owner;
   ctx.next = 0;
-  await eventually(() => listRv(ctx), () => true, 'the tenant namespace through the proxy');
 });
 
 test.after(async (ctx) => {
-  await ctx.proxy?.stop();
-  await remove(ctx.cp.admin, NAMESPACE).catch(() => {});
-  await deleteTenant(ctx.cp.admin, TENANT).catch(() => {});
+  await ctx.tenant?.remove();
 });
 
-async function listRv(ctx: Context): Promise<string> {
-  const list = await ctx.owner.json<{ metadata: { resourceVersion: string }; items: KubeObject[] }>('GET', NS);
-  if (list.items.length !== 1) throw new Error(`expected the tenant's one namespace, got ${list.items.length}`);
-  return list.metadata.resourceVersion;
-}
+const listRv = (ctx: Context): Promise<string> => ctx.tenant.listRv();
 
 const sequenceOf = (e: WatchEvent): number => Number(e.object.metadata?.annotations?.seq ?? NaN);
 
 /** One change of the namespace: a large annotation and a sequence number. */
 async function change(ctx: Context, payload = PAYLOAD): Promise<number> {
   const seq = ctx.next++;
-  await patch(ctx.cp.admin, NAMESPACE, { metadata: { annotations: { seq: String(seq), payload } } });
+  await patch(ctx.cp.admin, ctx.tenant.namespace, { metadata: { annotations: { seq: String(seq), payload } } });
   return seq;
 }
 

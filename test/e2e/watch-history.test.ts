@@ -5,61 +5,41 @@
 import * as assert from 'uvu/assert';
 import { VIEW_HISTORY_KEPT } from '../../src/views/view.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
-import { eventually } from '../support/eventually.ts';
-import { createTenant, deleteTenant } from '../support/fixtures.ts';
-import type { KubeHttp } from '../support/kube-http.ts';
-import { patch, remove, type KubeObject } from '../support/manifests.ts';
-import { startProxy, type RunningProxy } from '../support/proxy.ts';
+import { patch } from '../support/manifests.ts';
+import { NAMESPACES_PATH, oneNamespaceTenant, type OneNamespaceTenant } from '../support/one-namespace-tenant.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { WatchReader } from '../support/watch-reader.ts';
 
-const suffix = Math.random().toString(36).slice(2, 7).padEnd(5, 'x');
-const TENANT = `history-${suffix}`;
-const OWNER = `history-owner-${suffix}`;
-const NAMESPACE: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `history-${suffix}-a` } };
-const NS = '/api/v1/namespaces';
 const HISTORY_MS = 1_000;
 const CHANGES = VIEW_HISTORY_KEPT + 2;
 
 interface Context {
   cp: ControlPlane;
-  proxy: RunningProxy;
-  owner: KubeHttp;
+  tenant: OneNamespaceTenant;
 }
 
 const test = suite<Context>('watch history');
 
 test.before(async (ctx) => {
   ctx.cp = await sharedControlPlane();
-  ctx.proxy = await startProxy(ctx.cp, ['--watch-history', `${HISTORY_MS}ms`]);
-  await createTenant(ctx.cp.admin, { name: TENANT, owners: [{ kind: 'User', name: OWNER }], namespaces: [NAMESPACE.metadata.name] });
-  ctx.owner = ctx.proxy.client(await ctx.cp.clientCertificate(OWNER));
-  await eventually(() => listRv(ctx), () => true, 'the tenant namespace through the proxy');
+  ctx.tenant = await oneNamespaceTenant(ctx.cp, 'history', ['--watch-history', `${HISTORY_MS}ms`]);
 });
 
 test.after(async (ctx) => {
-  await ctx.proxy?.stop();
-  await remove(ctx.cp.admin, NAMESPACE).catch(() => {});
-  await deleteTenant(ctx.cp.admin, TENANT).catch(() => {});
+  await ctx.tenant?.remove();
 });
 
-async function listRv(ctx: Context): Promise<string> {
-  const list = await ctx.owner.json<{ metadata: { resourceVersion: string }; items: KubeObject[] }>('GET', NS);
-  if (list.items.length !== 1) throw new Error(`expected the tenant's one namespace, got ${list.items.length}`);
-  return list.metadata.resourceVersion;
-}
-
-const watchFrom = (ctx: Context, rv: string) => WatchReader.open(ctx.owner, `${NS}?watch=true&resourceVersion=${encodeURIComponent(rv)}`);
+const watchFrom = (ctx: Context, rv: string) => WatchReader.open(ctx.tenant.owner, `${NAMESPACES_PATH}?watch=true&resourceVersion=${encodeURIComponent(rv)}`);
 
 test('a resourceVersion older than the history answers 410 Expired; the last events of a quiet view still resume', async (ctx) => {
-  const listed = await listRv(ctx);
+  const listed = await ctx.tenant.listRv();
   // A live watcher records the resourceVersion of each change as the proxy serves it.
   const live = await watchFrom(ctx, listed);
   const rvs: string[] = [];
   try {
     for (let seq = 0; seq < CHANGES; seq++) {
-      await patch(ctx.cp.admin, NAMESPACE, { metadata: { annotations: { seq: String(seq) } } });
+      await patch(ctx.cp.admin, ctx.tenant.namespace, { metadata: { annotations: { seq: String(seq) } } });
       const event = await live.waitFor((e) => e.object.metadata?.annotations?.seq === String(seq), `change ${seq}`);
       rvs.push(event.event.object.metadata?.resourceVersion ?? '');
     }
