@@ -12,7 +12,7 @@ import type { Identity } from './identity.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { StatusError, unauthorized } from './status.ts';
 import { TtlCache } from './ttl-cache.ts';
-import type { Upstream } from './upstream.ts';
+import { parseUpstreamJson, type Upstream } from './upstream.ts';
 
 export const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 
@@ -72,7 +72,7 @@ export class Authenticator {
       const code = response.status >= 500 ? 502 : 500;
       throw new StatusError(code, code === 502 ? 'BadGateway' : 'InternalError', `unable to authenticate the request: TokenReview answered ${response.status}: ${response.body.toString('utf8').slice(0, 300)}`);
     }
-    const status = (JSON.parse(response.body.toString('utf8')) as { status?: TokenReviewStatus }).status ?? {};
+    const status = parseUpstreamJson<{ status?: TokenReviewStatus }>(response, 'unable to authenticate the request: TokenReview').status ?? {};
     if (!status.authenticated || !status.user?.username) {
       metrics.tokenReviews.inc({ result: 'rejected' });
       return { value: { ok: false, reason: status.error ?? 'not authenticated' }, ttlMs: this.#options.tokenNegativeCacheTtlMs };

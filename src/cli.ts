@@ -19,6 +19,10 @@ async function main(): Promise<number> {
   }
   const config = parsed.config;
   const log = createLogger(config.logLevel);
+  // Nothing a client sends should reach these; if a bug lets something through, it is logged with its
+  // stack and the proxy keeps serving everyone else rather than dropping every connection.
+  process.on('uncaughtException', (err, origin) => log.error({ err, origin }, 'uncaught exception (a bug: please report it)'));
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection (a bug: please report it)'));
   const upstream = await loadUpstream({ kubeconfig: config.kubeconfig || undefined, context: config.context || undefined });
   const proxy = await TenantProxy.create(config, { upstream, log, metrics: new ProxyMetrics({ defaultMetrics: true }) });
   await proxy.start();

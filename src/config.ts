@@ -17,6 +17,11 @@ export interface Config {
   upstreamTimeoutMs: number;
   watchHistoryMs: number;
   shutdownGracePeriodMs: number;
+  tlsHandshakeTimeoutMs: number;
+  requestHeaderTimeoutMs: number;
+  clientIdleTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
   metricsListen: string;
   logLevel: string;
 }
@@ -47,6 +52,11 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'upstreamTimeoutMs', flag: 'upstream-timeout', kind: 'duration', default: '75s', help: 'time to wait for the API server to start answering before a 504' },
   { key: 'watchHistoryMs', flag: 'watch-history', kind: 'duration', default: '75s', help: 'how long watch events are kept for clients resuming from a resourceVersion (each tenant view also keeps its last 10, and at most 1,000); older resourceVersions get 410 Expired, as from the API server\'s watch cache' },
   { key: 'shutdownGracePeriodMs', flag: 'shutdown-grace-period', kind: 'duration', default: '30s', help: 'on SIGTERM, how long in-flight requests may take to finish' },
+  { key: 'tlsHandshakeTimeoutMs', flag: 'tls-handshake-timeout', kind: 'duration', default: '10s', help: 'a client connection that has not completed its TLS handshake by then is closed' },
+  { key: 'requestHeaderTimeoutMs', flag: 'request-header-timeout', kind: 'duration', default: '30s', help: 'a client that has not sent a whole request head by then (counted from the connection, or from the first byte of a request on a kept-alive one) gets 408 and is disconnected' },
+  { key: 'clientIdleTimeoutMs', flag: 'client-idle-timeout', kind: 'duration', default: '90s', help: 'a kept-alive connection with no request for this long is closed, and so is one that stops reading an answer served from the proxy\'s state (watches, exec and forwarded streams are never cut)' },
+  { key: 'maxConnections', flag: 'max-connections', kind: 'integer', default: '20000', help: 'client connections open at once; past it new ones are closed at once and counted in tenant_proxy_client_connections_rejected_total (0: no limit). Each watch costs ~60 KiB' },
+  { key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', kind: 'integer', default: '0', help: 'client connections open at once from one IP address (0: no limit, the default: behind a TCP load balancer every client shares its address)' },
   { key: 'metricsListen', flag: 'metrics-listen', kind: 'string', default: '0.0.0.0:9002', help: 'address:port of the plain-HTTP Prometheus /metrics listener ("" to disable)' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: trace, debug, info, warn, error' },
 ];

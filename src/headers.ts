@@ -13,8 +13,17 @@ function connectionTokens(value: string | string[] | undefined): Set<string> {
 }
 
 /**
- * The headers of the upstream request: the client's end-to-end headers minus its credentials and any
- * Impersonate-*, plus impersonation of `identity`. Names listed in Connection are dropped, except that
+ * X-Remote-User / -Group / -Extra-*: the identity headers of the apiserver's request-header
+ * authentication (front proxies). The proxy never authenticates that way upstream, but an apiserver
+ * configured for it must never see a client's own.
+ */
+function isRequestHeaderIdentity(name: string): boolean {
+  return name.startsWith('x-remote-');
+}
+
+/**
+ * The headers of the upstream request: the client's end-to-end headers minus its credentials, any
+ * Impersonate-* and X-Remote-*, plus impersonation of `identity`. Names listed in Connection are dropped, except that
  * they can never remove the impersonation headers the proxy adds. For upgrades, Connection/Upgrade are
  * kept and a bearer-token websocket subprotocol is removed from the offered list.
  */
@@ -24,7 +33,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, identity: Identity 
   for (const [name, values] of Object.entries(req.headersDistinct)) {
     if (!values) continue;
     if (HOP_BY_HOP.has(name) || named.has(name)) continue;
-    if (name === 'host' || name === 'authorization' || isImpersonationHeader(name)) continue;
+    if (name === 'host' || name === 'authorization' || isImpersonationHeader(name) || isRequestHeaderIdentity(name)) continue;
     out[name] = values.length === 1 ? values[0] : values;
   }
   if (options.upgrade) {

@@ -7,7 +7,7 @@ import { effectiveGroups, parseServiceAccount, type Identity } from './identity.
 import type { ProxyMetrics } from './metrics.ts';
 import { StatusError, badRequest } from './status.ts';
 import { TtlCache } from './ttl-cache.ts';
-import type { Upstream } from './upstream.ts';
+import { parseUpstreamJson, type Upstream } from './upstream.ts';
 
 const EXTRA_PREFIX = 'impersonate-extra-';
 const ACCESS_REVIEW_CACHE_SIZE = 10_000;
@@ -76,7 +76,7 @@ export class AccessReviewer {
       this.#metrics.accessReviews.inc({ result: 'error' });
       throw new StatusError(500, 'InternalError', `unable to authorize the request: SubjectAccessReview answered ${response.status}: ${response.body.toString('utf8').slice(0, 300)}`);
     }
-    const allowed = (JSON.parse(response.body.toString('utf8')) as { status?: { allowed?: boolean } }).status?.allowed === true;
+    const allowed = parseUpstreamJson<{ status?: { allowed?: boolean } }>(response, 'unable to authorize the request: SubjectAccessReview').status?.allowed === true;
     this.#metrics.accessReviews.inc({ result: allowed ? 'allowed' : 'denied' });
     return allowed;
   }

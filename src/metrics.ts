@@ -50,6 +50,18 @@ export class ProxyMetrics {
     help: 'Upgraded connections (exec, attach, port-forward, websockets) being relayed',
     registers: [this.registry],
   });
+  readonly connectionsRejected = new Counter({
+    name: 'tenant_proxy_client_connections_rejected_total',
+    help: 'Client connections closed at once because a connection limit was reached (limit: --max-connections, address-limit: --max-connections-per-address)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly clientErrors = new Counter({
+    name: 'tenant_proxy_client_errors_total',
+    help: 'Client connections ended before a request could be handled: tls-handshake(-timeout), header-timeout (408), headers-too-large (431), malformed (400)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly upstreamReady = new Gauge({
     name: 'tenant_proxy_upstream_ready',
     help: '1 while the API server answers its readiness probe',

@@ -12,9 +12,11 @@ import { parseHostPort, type Config } from './config.ts';
 import { forward } from './forward.ts';
 import type { Identity } from './identity.ts';
 import { AccessReviewer, resolveImpersonation } from './impersonation.ts';
-import type { Logger } from './log.ts';
+import { guardListener, listenerOptions } from './client-connections.ts';
+import { loggedUrl, type Logger } from './log.ts';
+import { readinessAnswer, type ReadinessCheck } from './readiness.ts';
 import { ProxyMetrics } from './metrics.ts';
-import { parseRequestInfo } from './request-info.ts';
+import { parseRequestInfo, type RequestInfo } from './request-info.ts';
 import { ServingTls, defaultServingHosts } from './serving-tls.ts';
 import { StatusError, sendStatus, toStatus } from './status.ts';
 import { relayUpgrade, rejectUpgrade } from './upgrade.ts';
@@ -75,17 +77,12 @@ export class TenantProxy {
       rejectUnauthorized: false,
       noDelay: true,
       keepAlive: true,
-      // Watches and exec sessions are long-lived: no request or socket timeouts on the listener.
-      requestTimeout: 0,
+      ...listenerOptions(config),
     });
-    this.#server.timeout = 0;
+    guardListener(this.#server, config, this.metrics, this.log);
     this.metrics.observeServer(this.#server);
     this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#handleUpgrade(req, socket, head));
-    this.#server.on('clientError', (err, socket) => {
-      this.log.debug({ err: err.message }, 'client connection error');
-      socket.destroy();
-    });
   }
 
   static async create(config: Config, deps: ProxyDependencies): Promise<TenantProxy> {
@@ -149,7 +146,7 @@ export class TenantProxy {
     try {
       if (LOCAL_HEALTH_PATHS.has(info.path)) {
         route = 'local';
-        code = this.#answerHealth(info.path, res);
+        code = this.#answerHealth(info, res, false);
       } else {
         const caller = await this.#authenticator.authenticate(req);
         identity = await resolveImpersonation(req, caller, this.#reviewer);
@@ -175,17 +172,22 @@ export class TenantProxy {
     const seconds = (performance.now() - started) / 1000;
     this.metrics.requests.inc({ verb: info.verb, route, code: String(code) });
     if (info.verb !== 'watch') this.metrics.requestDuration.observe({ route }, seconds);
-    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: req.url, status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
+    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: loggedUrl(req.url ?? '/'), status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
   }
 
-  #answerHealth(path: string, res: ServerResponse): number {
-    if (path === '/readyz' && !this.ready) {
-      const reason = this.#shutdown.signal.aborted ? 'shutting down' : `upstream not ready: ${this.probe.lastError}`;
-      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end(`${reason}\n`);
-      return 503;
-    }
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
-    return 200;
+  readinessChecks(): ReadinessCheck[] {
+    return [
+      { name: 'upstream', ok: this.probe.ready, reason: this.probe.lastError },
+      ...this.engine.readinessChecks(),
+      { name: 'shutdown', ok: !this.#shutdown.signal.aborted, reason: 'shutting down' },
+    ];
+  }
+
+  /** `showReasons`: the operator's listener; the public one withholds upstream error text. */
+  #answerHealth(info: RequestInfo, res: ServerResponse, showReasons: boolean): number {
+    const answer = info.path === '/readyz' ? readinessAnswer(this.readinessChecks(), { verbose: info.query.has('verbose'), showReasons }) : { code: 200, body: 'ok' };
+    res.writeHead(answer.code, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache, private' }).end(answer.body);
+    return answer.code;
   }
 
   async #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -215,16 +217,16 @@ export class TenantProxy {
     }
     const seconds = (performance.now() - started) / 1000;
     this.metrics.requests.inc({ verb: info.verb, route, code: String(code) });
-    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: req.url, upgrade: req.headers.upgrade, status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
+    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: loggedUrl(req.url ?? '/'), upgrade: req.headers.upgrade, status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
   }
 
   async #handleMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (path === '/metrics') {
+    const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
+    if (info.path === '/metrics') {
       const body = await this.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(body);
-    } else if (LOCAL_HEALTH_PATHS.has(path)) {
-      this.#answerHealth(path, res);
+    } else if (LOCAL_HEALTH_PATHS.has(info.path)) {
+      this.#answerHealth(info, res, true);
     } else {
       res.writeHead(404).end();
     }

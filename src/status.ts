@@ -1,6 +1,7 @@
 // Kubernetes `Status` errors: the one shape every error answer of the proxy takes, as the apiserver
 // writes it (empty fields omitted, details.kind holding the resource plural).
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export interface StatusDetails {
   name?: string;
@@ -35,7 +36,10 @@ export type StatusReason =
   | 'InternalError'
   | 'ServiceUnavailable'
   | 'Timeout'
-  | 'BadGateway';
+  | 'BadGateway'
+  | 'RequestEntityTooLarge'
+  | 'UnsupportedMediaType'
+  | 'Conflict';
 
 /** An error that carries the Status to answer with. */
 export class StatusError extends Error {
@@ -74,6 +78,8 @@ export function sendStatus(res: ServerResponse, status: Status, headers: Record<
     return;
   }
   if (status.code === 429 && status.details?.retryAfterSeconds !== undefined) headers = { 'retry-after': String(status.details.retryAfterSeconds), ...headers };
+  // The rest of a body past the limit is not worth reading: close instead of draining it.
+  if (status.code === 413) headers = { connection: 'close', ...headers };
   res.writeHead(status.code, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
   res.end(body);
 }
@@ -83,4 +89,17 @@ export function toStatus(err: unknown): Status {
   if (err instanceof StatusError) return err.status;
   const message = err instanceof Error ? err.message : String(err);
   return failure(500, 'InternalError', `Internal error occurred: ${message}`);
+}
+
+/**
+ * Answers on a raw socket (no response object: an upgrade request, or a head Node could not parse) with a
+ * Status, then closes it.
+ */
+export function endSocketWithStatus(socket: Duplex, status: Status): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = `${JSON.stringify(status)}\n`;
+  socket.end(`HTTP/1.1 ${status.code} ${STATUS_CODES[status.code] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

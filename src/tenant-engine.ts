@@ -2,7 +2,8 @@
 // projections and the tenant API that serves from them. One per proxy process.
 import { InformerHub } from '../streams/informer-hub.ts';
 import type { ResourceType } from '../streams/resource-type.ts';
-import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, typeId } from '../streams/resource-type.ts';
+import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../streams/resource-type.ts';
+import type { ReadinessCheck } from './readiness.ts';
 import type { Logger } from './log.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { Printers } from './serve/printers.ts';
@@ -83,6 +84,16 @@ export class TenantEngine {
 
   get synced(): boolean {
     return this.api.ready();
+  }
+
+  /** One check per informer a tenant answer depends on, with the upstream's answer when it fails. */
+  readinessChecks(): ReadinessCheck[] {
+    return TENANCY_TYPES.map((type) => {
+      const reflector = this.hub.reflector(type);
+      const state = reflector?.state ?? 'not started';
+      const ok = state === 'synced' || state === 'absent';
+      return { name: `informer:${qualifiedResource(type)}`, ok, reason: ok ? '' : reflector?.lastError || `not listed yet (${state})` };
+    });
   }
 
   stop(): void {

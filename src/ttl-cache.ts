@@ -47,6 +47,10 @@ export class TtlCache<V> {
     }
   }
 
+  clear(): void {
+    this.#entries.clear();
+  }
+
   /** The cached value, or the result of `compute` (shared by concurrent callers), cached for its TTL. */
   async getOrCompute(key: string, compute: () => Promise<Cached<V>>): Promise<V> {
     const hit = this.get(key);

@@ -7,19 +7,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { Identity } from './identity.ts';
-import type { Status } from './status.ts';
+import { endSocketWithStatus } from './status.ts';
 import type { Upstream } from './upstream.ts';
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
-
 /** Answers an upgrade request with a Status error on the raw socket, then closes it. */
-export function rejectUpgrade(socket: Duplex, status: Status): void {
-  const body = `${JSON.stringify(status)}\n`;
-  if (!socket.writable) return void socket.destroy();
-  socket.end(
-    `HTTP/1.1 ${status.code} ${STATUS_TEXT[status.code] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
-}
+export const rejectUpgrade = endSocketWithStatus;
 
 function rawHead(statusLine: string, rawHeaders: string[], skip: (name: string) => boolean): string {
   let head = `${statusLine}\r\n`;

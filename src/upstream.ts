@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { homedir } from 'node:os';
 import { isIPv6 } from 'node:net';
 import path from 'node:path';
+import { StatusError } from './status.ts';
 
 const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const AUTH_PLUGIN_REFRESH_MS = 10_000;
@@ -61,14 +62,23 @@ export class Upstream {
   }
 
   /** A small JSON request with the proxy's own identity (reviews, probes). */
-  async json(method: string, path: string, body?: unknown, timeoutMs = 15_000): Promise<UpstreamResponse> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const options = await this.requestOptions(method, path, {
+  json(method: string, path: string, body?: unknown, timeoutMs = 15_000): Promise<UpstreamResponse> {
+    return this.send(method, path, { body: body === undefined ? undefined : Buffer.from(JSON.stringify(body)), contentType: 'application/json', timeoutMs });
+  }
+
+  /**
+   * One request with the proxy's own identity, answered whole (bounded by the apiserver's own answers:
+   * objects, Status, reviews). `headers` are added as given (e.g. impersonation).
+   */
+  async send(method: string, path: string, options: { body?: Buffer; contentType?: string; timeoutMs?: number; headers?: OutgoingHttpHeaders } = {}): Promise<UpstreamResponse> {
+    const { body, timeoutMs = 15_000 } = options;
+    const requestOptions = await this.requestOptions(method, path, {
       accept: 'application/json',
-      ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+      ...options.headers,
+      ...(body ? { 'content-type': options.contentType ?? 'application/json', 'content-length': body.length } : {}),
     });
     return new Promise((resolve, reject) => {
-      const req = https.request(options, (res) => {
+      const req = https.request(requestOptions, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -76,7 +86,7 @@ export class Upstream {
       });
       req.setTimeout(timeoutMs, () => req.destroy(new UpstreamTimeoutError(`${method} ${path}: no answer within ${timeoutMs} ms`)));
       req.on('error', reject);
-      req.end(payload);
+      req.end(body);
     });
   }
 
@@ -86,6 +96,20 @@ export class Upstream {
 }
 
 export class UpstreamTimeoutError extends Error {}
+
+/**
+ * The one way the proxy reads an upstream answer's JSON: what is not JSON (a broken or impostor
+ * upstream, a proxy in between answering HTML) becomes a 502 naming what was being read, never an
+ * exception thrown wherever the parse happened to run.
+ */
+export function parseUpstreamJson<T>(response: Pick<UpstreamResponse, 'status' | 'body'>, what: string): T {
+  try {
+    return JSON.parse(response.body.toString('utf8')) as T;
+  } catch (err) {
+    const shown = response.body.subarray(0, 120).toString('utf8').replace(/\s+/g, ' ');
+    throw new StatusError(502, 'BadGateway', `${what}: the API server answered ${response.status} with a body that is not JSON (${(err as Error).message}): ${JSON.stringify(shown)}`);
+  }
+}
 
 /** Resolves the upstream API server and the proxy's credentials, in the documented precedence. */
 export async function loadUpstream(options: UpstreamOptions = {}): Promise<Upstream> {

@@ -54,6 +54,7 @@ export class Reflector {
   #resourceVersion = '';
   #lastMessageAt = Date.now();
   #failures = 0;
+  #lastError = '';
   #stopped = false;
   #current: { destroy(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -71,6 +72,11 @@ export class Reflector {
 
   get state(): ReflectorState {
     return this.#state;
+  }
+
+  /** Why the last list or watch failed ("" after a successful list): the upstream's own answer. */
+  get lastError(): string {
+    return this.#lastError;
   }
 
   get resourceVersion(): string {
@@ -127,6 +133,7 @@ export class Reflector {
         }
         this.#failures++;
         this.stats.failures++;
+        this.#lastError = (err as Error).message;
         const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.min(this.#failures - 1, 10));
         const jittered = delay / 2 + Math.random() * (delay / 2);
         this.#log.warn({ err: (err as Error).message, failures: this.#failures, retryInMs: Math.round(jittered) }, 'upstream list/watch failed');
@@ -141,6 +148,7 @@ export class Reflector {
     } catch (err) {
       if (this.#stopped) return;
       this.#failures++;
+      this.#lastError = (err as Error).message;
       this.#log.warn({ err: (err as Error).message }, 'relist failed');
       await this.#sleep(BACKOFF_INITIAL_MS);
     }
@@ -184,6 +192,7 @@ export class Reflector {
       this.#emit({ type: 'DELETED', object: withResourceVersion(previous, listRv), previous, rv });
     }
     this.#resourceVersion = listRv;
+    this.#lastError = '';
     this.#state = 'synced';
     this.#emit({ type: 'SYNCED', rv });
     this.#log.debug({ resourceVersion: listRv, items: items.length }, 'listed');

@@ -20,6 +20,7 @@ import type { WatchSink } from './watch-sink.ts';
 /** How long a request for a resourceVersion newer than the proxy has seen waits (the apiserver: 3 s). */
 const TOO_LARGE_WAIT_MS = 3_000;
 const WATCH_DEFAULT_TIMEOUT_S = 1_800;
+const TABLE_CACHE_MS = 1_000;
 
 export interface ReadTarget {
   type: ResourceType;
@@ -74,13 +75,15 @@ export async function serveList(res: ServerResponse, target: ReadTarget, options
     body = render(target, snapshots.next(options.continue, options.limit, !selecting));
   } else {
     const cacheable = !selecting && (options.limit <= 0 || view.size <= options.limit) && resourceVersion === formatPosition(view.position);
-    const key = printer ? `table:${apiVersion}:${target.includeObject}:${Math.floor(Date.now() / 1000)}` : `json:${apiVersion}`;
-    const cached = cacheable ? (view.cache.get(key) as Buffer | undefined) : undefined;
+    const second = Math.floor(Date.now() / 1000);
+    const key = printer ? `table:${apiVersion}:${target.includeObject}:${second}` : `json:${apiVersion}`;
+    const cached = cacheable ? view.cache.get(key) : undefined;
     if (cached) {
       body = cached;
     } else {
       body = render(target, snapshots.first(filtered(view, options), resourceVersion, options.limit, !selecting));
-      if (cacheable) view.cache.set(key, body);
+      // A Table's Age column is good for the second it was computed in.
+      if (cacheable) view.cache.set(key, body, printer ? TABLE_CACHE_MS : Number.POSITIVE_INFINITY);
     }
   }
   void type;

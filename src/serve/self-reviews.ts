@@ -5,19 +5,20 @@
 // - SelfSubjectRulesReview → the upstream answer for the user, plus the served kinds' read rules;
 // - SelfSubjectReview (`kubectl auth whoami`, absent from 1.20) → the authenticated identity, for
 //   everyone.
-import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { upstreamRequestHeaders } from '../headers.ts';
 import { effectiveGroups, type Identity } from '../identity.ts';
+import { impersonationHeaders } from '../impersonation.ts';
 import type { RequestInfo } from '../request-info.ts';
 import { StatusError } from '../status.ts';
 import type { Scope } from '../tenancy/scope.ts';
-import type { Upstream } from '../upstream.ts';
+import { parseUpstreamJson, type Upstream } from '../upstream.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
+import { isPlainObject, mediaTypeOf, parseYamlBody, readRequestBody, upstreamUrl } from './own-requests.ts';
 import { readSelfAccessReviewProtobuf } from './protobuf.ts';
 
 const READ_VERBS = ['get', 'list', 'watch'];
-const MAX_BODY_BYTES = 1 << 20;
+const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+const REVIEW_KINDS: Record<string, string> = { selfsubjectaccessreviews: 'SelfSubjectAccessReview', selfsubjectrulesreviews: 'SelfSubjectRulesReview', selfsubjectreviews: 'SelfSubjectReview' };
 
 export function isSelfReview(info: RequestInfo): boolean {
   if (info.verb !== 'create') return false;
@@ -25,15 +26,26 @@ export function isSelfReview(info: RequestInfo): boolean {
   return info.apiGroup === 'authorization.k8s.io' && (info.resource === 'selfsubjectaccessreviews' || info.resource === 'selfsubjectrulesreviews');
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new StatusError(413, '', 'Request entity too large: limit is 1048576');
-    chunks.push(chunk as Buffer);
+/**
+ * A review's body, read and checked as the apiserver decodes a create: JSON (or nothing but a content
+ * type it knows), else 415; JSON that does not parse to an object, 400. Protobuf stays bytes.
+ */
+async function readReview(req: IncomingMessage, info: RequestInfo): Promise<{ body: Buffer; protobuf: boolean; json: Record<string, unknown> | undefined }> {
+  const body = await readRequestBody(req);
+  const mediaType = mediaTypeOf(req.headers['content-type']) || 'application/json';
+  if (mediaType === PROTOBUF) return { body, protobuf: true, json: undefined };
+  if (mediaType !== 'application/json' && mediaType !== 'application/yaml') {
+    throw new StatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf');
   }
-  return Buffer.concat(chunks);
+  const unrecognized = (reason: string) => new StatusError(400, 'BadRequest', `the object provided is unrecognized (must be of type ${REVIEW_KINDS[info.resource] ?? 'Review'}): couldn't get version/kind; ${reason}`);
+  let json: unknown;
+  try {
+    json = mediaType === 'application/yaml' ? parseYamlBody(body, 'yaml') : JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw unrecognized(`json parse error: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(json)) throw unrecognized('json parse error: the body is not an object');
+  return { body, protobuf: false, json };
 }
 
 function sendJson(res: ServerResponse, code: number, body: unknown): number {
@@ -43,8 +55,8 @@ function sendJson(res: ServerResponse, code: number, body: unknown): number {
   return code;
 }
 
-export function answerSelfSubjectReview(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): number {
-  req.resume();
+export async function answerSelfSubjectReview(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<number> {
+  await readReview(req, info);
   const userInfo: Record<string, unknown> = { username: identity.user };
   if (identity.uid) userInfo.uid = identity.uid;
   userInfo.groups = effectiveGroups(identity.user, identity.groups);
@@ -64,66 +76,61 @@ interface ResourceAttributes {
 
 type ScopeOf = (group: string, version: string, resource: string) => Scope | undefined;
 
-function parseReview(body: Buffer, contentType: string | undefined): { spec: { resourceAttributes?: ResourceAttributes }; json: boolean } | undefined {
-  if ((contentType ?? '').includes('protobuf')) {
-    const attributes = readSelfAccessReviewProtobuf(body);
-    return attributes ? { spec: { resourceAttributes: attributes }, json: false } : undefined;
-  }
-  try {
-    return { spec: (JSON.parse(body.toString('utf8')) as { spec?: { resourceAttributes?: ResourceAttributes } }).spec ?? {}, json: true };
-  } catch {
-    return undefined;
-  }
+type Review = Awaited<ReturnType<typeof readReview>>;
+
+function attributesOf(review: Review): ResourceAttributes | undefined {
+  if (review.protobuf) return readSelfAccessReviewProtobuf(review.body);
+  const spec = review.json?.spec;
+  const attributes = isPlainObject(spec) ? spec.resourceAttributes : undefined;
+  return isPlainObject(attributes) ? (attributes as ResourceAttributes) : undefined;
 }
 
-export async function answerSelfAccessReview(req: IncomingMessage, res: ServerResponse, scopeOf: ScopeOf, visible: (scope: Scope, name: string) => boolean, upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'local' | 'served' }> {
-  const body = await readBody(req);
-  const review = parseReview(body, req.headers['content-type']);
-  const a = review?.spec.resourceAttributes;
+export async function answerSelfAccessReview(req: IncomingMessage, res: ServerResponse, info: RequestInfo, scopeOf: ScopeOf, visible: (scope: Scope, name: string) => boolean, upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'local' | 'served' }> {
+  const review = await readReview(req, info);
+  const a = attributesOf(review);
   if (a && READ_VERBS.includes(a.verb ?? '') && !a.subresource) {
     const scope = scopeOf(a.group ?? '', a.version ?? '', a.resource ?? '');
     const clusterScoped = !a.namespace || (a.resource === 'namespaces' && a.group === '');
     // A named get is allowed only for an object in the view (else the GET itself would be 404).
     if (scope && clusterScoped && (!a.name || visible(scope, a.name))) {
-      const spec = review?.json ? review.spec : { resourceAttributes: a };
+      const spec = review.json ? review.json.spec : { resourceAttributes: a };
       return { code: sendJson(res, 201, { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed: true, reason: `tenant-proxy: ${a.resource} of the tenant's view` } }), route: 'local' };
     }
   }
-  return { code: await relay(req, res, body, upstream, identity, undefined), route: 'served' };
+  return { code: await relay(res, info, review, upstream, identity, undefined), route: 'served' };
 }
 
-export async function augmentRulesReview(req: IncomingMessage, res: ServerResponse, scopeOf: ScopeOf, served: ResourceType[], upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'served' }> {
-  const body = await readBody(req);
+export async function augmentRulesReview(req: IncomingMessage, res: ServerResponse, info: RequestInfo, scopeOf: ScopeOf, served: ResourceType[], upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'served' }> {
+  const review = await readReview(req, info);
   const extraRules = served
     .filter((t) => scopeOf(t.group, t.version, t.resource) !== undefined)
     .map((t) => ({ verbs: READ_VERBS, apiGroups: [t.group], resources: [t.resource] }));
-  return { code: await relay(req, res, body, upstream, identity, (answer) => {
+  return { code: await relay(res, info, review, upstream, identity, (answer) => {
     const status = (answer.status ??= {}) as { resourceRules?: unknown[] };
     status.resourceRules = [...(status.resourceRules ?? []), ...extraRules];
     return answer;
   }), route: 'served' };
 }
 
-/** Sends the review upstream as the user (asking for JSON), optionally rewriting the answer. */
-function relay(req: IncomingMessage, res: ServerResponse, body: Buffer, upstream: Upstream, identity: Identity, rewrite: ((answer: Record<string, unknown>) => Record<string, unknown>) | undefined): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const headers = { ...upstreamRequestHeaders(req, identity), accept: 'application/json', 'content-length': body.length };
-    upstream.requestOptions('POST', req.url ?? '/', headers).then((options) => {
-      const upstreamReq = https.request(options, (upstreamRes) => {
-        const chunks: Buffer[] = [];
-        upstreamRes.on('data', (c: Buffer) => chunks.push(c));
-        upstreamRes.on('end', () => {
-          const code = upstreamRes.statusCode ?? 502;
-          let answer = Buffer.concat(chunks);
-          if (rewrite && code === 201) answer = Buffer.from(JSON.stringify(rewrite(JSON.parse(answer.toString('utf8')) as Record<string, unknown>)));
-          res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'content-length': answer.length });
-          res.end(answer);
-          resolve(code);
-        });
-        upstreamRes.on('error', reject);
-      });
-      upstreamReq.on('error', (err) => reject(new StatusError(502, 'BadGateway', `error trying to reach the API server: ${err.message}`)));
-      upstreamReq.end(body);
-    }, reject);
-  });
+/**
+ * Sends the review upstream as the user, at the rebuilt URL, asking for JSON, and answers with the result
+ * (rewritten when asked). A JSON review is sent as parsed; a protobuf one as its bytes (it is the user's
+ * own question, asked as the user).
+ */
+async function relay(res: ServerResponse, info: RequestInfo, review: Review, upstream: Upstream, identity: Identity, rewrite: ((answer: Record<string, unknown>) => Record<string, unknown>) | undefined): Promise<number> {
+  let answer;
+  try {
+    answer = await upstream.send('POST', upstreamUrl(info), {
+      body: review.protobuf ? review.body : Buffer.from(JSON.stringify(review.json)),
+      contentType: review.protobuf ? PROTOBUF : 'application/json',
+      headers: impersonationHeaders(identity),
+    });
+  } catch (err) {
+    throw new StatusError(502, 'BadGateway', `error trying to reach the API server: ${(err as Error).message}`);
+  }
+  let body = answer.body;
+  if (rewrite && answer.status === 201) body = Buffer.from(JSON.stringify(rewrite(parseUpstreamJson<Record<string, unknown>>(answer, `${REVIEW_KINDS[info.resource] ?? 'review'} for ${identity.user}`))));
+  res.writeHead(answer.status, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'content-length': body.length });
+  res.end(body);
+  return answer.status;
 }

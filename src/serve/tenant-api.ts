@@ -4,7 +4,7 @@
 // access are always forwarded; so is anything outside a scope, so the user's own RBAC decides.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { BEARER_PROTOCOL_PREFIX } from '../authenticate.ts';
 import type { Identity } from '../identity.ts';
 import type { Logger } from '../log.ts';
@@ -52,6 +52,11 @@ export interface Outcome {
 }
 
 const ACCESS_CACHE_SIZE = 10_000;
+const WEBSOCKET_MAX_PAYLOAD_BYTES = 4 * 1024;
+
+function nonCanonical(): StatusError {
+  return new StatusError(400, 'BadRequest', 'the request path is not canonical (an empty, "." or ".." segment, a percent escape, "\\", "#" or ";" before the subresource, or a trailing "/"): tenant-proxy answers and performs requests only at the exact path of the object they name');
+}
 const NOT_ACCEPTABLE = '406: Not Acceptable';
 
 /**
@@ -81,12 +86,20 @@ export class TenantApi {
   readonly #snapshots = new ListSnapshots();
   readonly watchHub: WatchHub;
   readonly #access = new Map<string, { version: number; access: Access }>();
-  readonly #wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => [...protocols].find((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX)) ?? false });
+  readonly #wss = new WebSocketServer({
+    noServer: true,
+    // A watch client has nothing to say: its messages are read and dropped, and a large one closes it.
+    maxPayload: WEBSOCKET_MAX_PAYLOAD_BYTES,
+    handleProtocols: (protocols) => [...protocols].find((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX)) ?? false,
+  });
+  /** Pending websocket handshakes: how to fail each when `ws` refuses it. */
+  readonly #handshakes = new Map<Duplex, (message: string) => void>();
   readonly #watcherIdentity = new WeakMap<Watcher, Identity>();
   readonly #fence = new WriteFence();
 
   constructor(deps: TenantApiDependencies) {
     this.#deps = deps;
+    this.#wss.on('wsClientError', (err: Error, socket: Duplex) => this.#handshakes.get(socket)?.(err.message));
     this.watchHub = new WatchHub(deps.projections, () => deps.clock.now);
     this.watchHub.setRescope((watcher) => {
       const identity = this.#watcherIdentity.get(watcher);
@@ -138,6 +151,7 @@ export class TenantApi {
     const readVerb = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
     const served = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
     if (((served && readVerb) || (isSelfReview(info) && info.resource !== 'selfsubjectreviews')) && !this.ready(served)) throw this.#notReady();
+    if (!info.canonical && this.#mayAnswer(identity, info, served)) throw nonCanonical();
     if (isSelfReview(info)) return this.#selfReview(req, res, identity, info);
     const target = this.#target(identity, info);
     if (!target) return undefined;
@@ -146,10 +160,20 @@ export class TenantApi {
     if (!this.ready(type)) throw this.#notReady();
     if (!readVerb) {
       if (!this.#writable(target.access, type, info)) return undefined; // not theirs to write: forwarded, their RBAC answers
-      const code = await performGrantedWrite(req, res, identity, info, this.#deps.upstream, this.#deps.log);
+      const code = await performGrantedWrite(req, res, identity, info, type, this.#deps.upstream, this.#deps.log);
+      this.noteWrite(info, code);
       return { code, route: 'granted-write' };
     }
     return { code: await this.#read(req, res, identity, info, type, scope), route: 'served' };
+  }
+
+  /**
+   * Whether the proxy may answer or perform this request itself rather than forward it: a self review,
+   * or a served type asked by a tenant user. Such a request must have a canonical path.
+   */
+  #mayAnswer(identity: Identity, info: RequestInfo, served: ResourceType | undefined): boolean {
+    if (isSelfReview(info) && info.resource === 'selfsubjectreviews') return true;
+    return (served !== undefined || isSelfReview(info)) && isTenantUser(this.accessOf(identity));
   }
 
   #target(identity: Identity, info: RequestInfo): { type: ResourceType; scope: Scope; access: Access } | undefined {
@@ -231,19 +255,40 @@ export class TenantApi {
     if (info.verb !== 'watch' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || this.#ignored(identity)) return false;
     const served = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
     if (served && !this.ready(served)) throw this.#notReady();
+    if (!info.canonical && this.#mayAnswer(identity, info, served)) throw nonCanonical();
     const target = this.#target(identity, info);
     if (!target || info.subresource !== '') return false;
     const options = namedWatch(parseListOptions(info.query, target.type.group, target.type.resource), info);
     const view: View = this.#deps.projections.view(target.scope);
     const readTarget: ReadTarget = { type: target.type, apiVersion: groupVersion({ group: target.type.group, version: info.apiVersion }), view, printer: undefined, includeObject: 'Metadata' };
-    const accept = async () => new WebSocketWatchSink(await new Promise<import('ws').WebSocket>((resolve) => this.#wss.handleUpgrade(req, socket, head, resolve)));
+    const accept = async () => new WebSocketWatchSink(await this.#acceptWebSocket(req, socket, head));
     const watcher = await startWatch({ target: readTarget, options, accept, hub: this.watchHub, clock: this.#deps.clock, identityKey: this.identityKey(identity) });
     this.#watcherIdentity.set(watcher, identity);
     return true;
   }
 
+  /**
+   * Completes the websocket handshake, or rejects with the Status to answer: `ws` refuses bad handshakes
+   * (method, key, version, protocol header) through `wsClientError` without ever calling back, and a
+   * client may go away before the handshake completes.
+   */
+  #acceptWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket> {
+    return new Promise<WebSocket>((resolve, reject) => {
+      const settle = (err: StatusError | undefined, ws?: WebSocket) => {
+        this.#handshakes.delete(socket);
+        socket.off('close', onClose);
+        if (ws) resolve(ws);
+        else reject(err);
+      };
+      const onClose = () => settle(new StatusError(499, '', 'the client closed the connection during the websocket handshake'));
+      socket.once('close', onClose);
+      this.#handshakes.set(socket, (message) => settle(new StatusError(message === 'Invalid HTTP method' ? 405 : 400, message === 'Invalid HTTP method' ? 'MethodNotAllowed' : 'BadRequest', `websocket handshake refused: ${message}`)));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => settle(undefined, ws));
+    });
+  }
+
   async #selfReview(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
-    if (info.resource === 'selfsubjectreviews') return { code: answerSelfSubjectReview(req, res, identity, info), route: 'local' };
+    if (info.resource === 'selfsubjectreviews') return { code: await answerSelfSubjectReview(req, res, identity, info), route: 'local' };
     const access = this.accessOf(identity);
     if (!isTenantUser(access)) return undefined;
     const scopeOf = (group: string, version: string, resource: string) => {
@@ -251,8 +296,8 @@ export class TenantApi {
       return type ? scopeFor(type, access) : undefined;
     };
     const visible = (scope: Scope, name: string) => this.#deps.projections.view(scope).has(name);
-    if (info.resource === 'selfsubjectaccessreviews') return answerSelfAccessReview(req, res, scopeOf, visible, this.#deps.upstream, identity);
-    if (info.resource === 'selfsubjectrulesreviews') return augmentRulesReview(req, res, scopeOf, [...this.#deps.served.all()], this.#deps.upstream, identity);
+    if (info.resource === 'selfsubjectaccessreviews') return answerSelfAccessReview(req, res, info, scopeOf, visible, this.#deps.upstream, identity);
+    if (info.resource === 'selfsubjectrulesreviews') return augmentRulesReview(req, res, info, scopeOf, [...this.#deps.served.all()], this.#deps.upstream, identity);
     return undefined;
   }
 

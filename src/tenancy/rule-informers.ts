@@ -3,7 +3,7 @@
 // names it any more. Rules are expanded against the API server's discovery (group/version/resource,
 // kind, scope), fetched by the proxy and cached briefly.
 import type { Logger } from '../log.ts';
-import type { Upstream } from '../upstream.ts';
+import { parseUpstreamJson, type Upstream } from '../upstream.ts';
 import type { InformerHub } from '../../streams/informer-hub.ts';
 import { typeId, type ResourceType } from '../../streams/resource-type.ts';
 import type { ServedTypes } from '../serve/served-types.ts';
@@ -82,7 +82,7 @@ export class RuleInformers {
     const addFrom = async (group: string, version: string, path: string) => {
       const r = await this.#upstream.json('GET', path);
       if (r.status !== 200) return;
-      const list = JSON.parse(r.body.toString('utf8')) as { resources?: DiscoveryResource[] };
+      const list = parseUpstreamJson<{ resources?: DiscoveryResource[] }>(r, `discovery of ${path}`);
       for (const res of list.resources ?? []) {
         if (res.namespaced || res.name.includes('/') || !(res.verbs ?? []).includes('watch') || !(res.verbs ?? []).includes('list')) continue;
         types.push({ group, version, resource: res.name, kind: res.kind, namespaced: false });
@@ -91,7 +91,7 @@ export class RuleInformers {
     await addFrom('', 'v1', '/api/v1');
     const groups = await this.#upstream.json('GET', '/apis');
     if (groups.status === 200) {
-      const list = JSON.parse(groups.body.toString('utf8')) as { groups?: { name: string; preferredVersion?: { version: string } }[] };
+      const list = parseUpstreamJson<{ groups?: { name: string; preferredVersion?: { version: string } }[] }>(groups, 'discovery of /apis');
       for (const g of list.groups ?? []) {
         const version = g.preferredVersion?.version;
         if (version) await addFrom(g.name, version, `/apis/${g.name}/${version}`);

@@ -12,6 +12,7 @@ import type { ChangeType } from '../../streams/reflector.ts';
 import type { TenantDirectory } from '../tenancy/directory.ts';
 import { isVisible, type Scope } from '../tenancy/scope.ts';
 import { MemoryEventLog, type EventLog } from './event-log.ts';
+import { TtlCache } from '../ttl-cache.ts';
 
 export interface ViewEvent {
   readonly position: Position;
@@ -38,6 +39,9 @@ export const VIEW_HISTORY_CAPACITY = 1_000;
 /** Events a view keeps whatever their age, so that the watchers of a quiet tenant can still resume. */
 export const VIEW_HISTORY_KEPT = 10;
 
+/** Cached list bodies per view: JSON and Table for a couple of API versions and includeObject modes. */
+const LIST_CACHE_ENTRIES = 8;
+
 export class View {
   readonly scope: Scope;
   readonly log: EventLog<ViewEvent>;
@@ -46,8 +50,11 @@ export class View {
   readonly #visible = new Map<string, KubeObject>();
   #position: Position;
   #sorted: KubeObject[] | undefined;
-  /** Serialized list bodies and other per-state caches, dropped on every change. */
-  readonly cache = new Map<string, unknown>();
+  /**
+   * Serialized list bodies, dropped on every change. Bounded: Table bodies are keyed by the second their
+   * Age column was computed in, so a quiet view listed every few seconds would gain one entry each time.
+   */
+  readonly cache = new TtlCache<Buffer>(LIST_CACHE_ENTRIES);
   lastUsedAt = Date.now();
 
   /** `candidates`: every object of the type that may be visible (all of them, or what an index narrows). */

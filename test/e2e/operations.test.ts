@@ -152,15 +152,25 @@ test('/readyz turns 503 while the upstream is not ready, and 200 again when it r
   assert.is((await anonymousGet(p, '/readyz')).status, 200);
   ctx.double.ready = false;
   const notReady = await waitFor(() => metricsGet(p, '/readyz'), (r) => r.status === 503, 'the next probe sees the upstream not ready', PROBE_INTERVAL_MS * 2 + 2_000);
-  assert.match(notReady.body, 'upstream not ready');
+  // The operator's listener says which check fails and what the upstream answered; the public one
+  // says only that it is not ready.
+  assert.is(notReady.body, '[-]upstream failed: /readyz answered 500: not ready\nreadyz check failed\n');
+  const verbose = await metricsGet(p, '/readyz?verbose');
+  assert.match(verbose.body, /^\[-\]upstream failed: \/readyz answered 500: not ready\n\[\+\]informer:tenants.capsule.clastix.io ok\n[^]*\[\+\]informer:namespaces ok\n/);
+  assert.match(verbose.body, '[+]shutdown ok\nreadyz check failed\n');
   const https = await anonymousGet(p, '/readyz');
   assert.is(https.status, 503, 'the HTTPS listener agrees');
+  assert.is(https.body, 'readyz check failed\n', 'and withholds the reason');
+  const httpsVerbose = await anonymousGet(p, '/readyz?verbose');
+  assert.match(httpsVerbose.body, '[-]upstream failed: reason withheld\n[+]informer:tenants.capsule.clastix.io ok\n');
+  assert.not.match(httpsVerbose.body, 'not ready\n');
   assert.is((await metricsGet(p, '/healthz')).status, 200, 'alive, just not ready');
   assert.is((await anonymousGet(p, '/healthz')).status, 200);
 
   ctx.double.ready = true;
   await waitFor(() => metricsGet(p, '/readyz'), (r) => r.status === 200, 'ready again after the upstream recovers', PROBE_INTERVAL_MS * 2 + 2_000);
   assert.is((await anonymousGet(p, '/readyz')).status, 200);
+  assert.match((await metricsGet(p, '/readyz?verbose')).body, /^\[\+\]upstream ok\n[^]*\[\+\]shutdown ok\nreadyz check passed\n$/);
 });
 
 // ── logs ──
@@ -185,9 +195,9 @@ test('one JSON log line per request: user, verb, path, status, durationMs; a rej
   }
   // Rejected before forwarding: an unknown token and no credentials at all.
   const stranger = p.client({ caPem: ctx.cp.caPem, token: `nobody-${suffix}` });
-  const rejectedPath = `/api/v1/namespaces/default/secrets?from=stranger`;
+  const rejectedPath = `/api/v1/namespaces/default/secrets?labelSelector=from%3Dstranger`;
   assert.is((await stranger.request('GET', rejectedPath)).status, 401);
-  const anonymousPath = `/api/v1/namespaces/default/secrets?from=anonymous`;
+  const anonymousPath = `/api/v1/namespaces/default/secrets?labelSelector=from%3Danonymous`;
   assert.is((await anonymousGet(p, anonymousPath)).status, 401);
 
   const linesFor = (urlPath: string) => p.logs.filter((l) => l.msg === 'request' && l.path === urlPath);
@@ -216,8 +226,14 @@ test('one JSON log line per request: user, verb, path, status, durationMs; a rej
     assert.not.ok('user' in (lines[0] ?? {}), 'no user on a rejected request');
     assert.type(lines[0]?.durationMs, 'number');
   }
+  // Query values that can carry secrets (continue tokens, exec commands, anything unknown) are logged by
+  // name only; list and watch options stay readable.
+  const secretToken = `continue-${suffix}-secret`;
+  await bob.request('GET', `/api/v1/namespaces/default/configmaps?limit=1&continue=${secretToken}&command=${secretToken}`);
+  await waitUntil(() => linesFor('/api/v1/namespaces/default/configmaps?limit=1&continue=redacted&command=redacted').length === 1, 'the list with a continue token is logged, redacted');
   // The token itself never reaches the log.
   const text = JSON.stringify(p.logs);
+  assert.not.ok(text.includes(secretToken), 'no continue token in the logs');
   assert.not.ok(text.includes(ctx.cp.tokenCredentials('bob').token ?? '(none)'), 'no bearer token in the logs');
   assert.not.ok(text.includes(`nobody-${suffix}`));
 });
@@ -387,7 +403,7 @@ test('without --tls-cert-file: a generated certificate, verified by the CA file 
 
 // ── command line ──
 
-const FLAGS = ['listen', 'tls-cert-file', 'tls-key-file', 'cert-dir', 'client-ca-file', 'kubeconfig', 'context', 'ignored-user-groups', 'token-cache-ttl', 'token-negative-cache-ttl', 'token-cache-size', 'access-review-cache-ttl', 'upstream-timeout', 'watch-history', 'shutdown-grace-period', 'metrics-listen', 'log-level'];
+const FLAGS = ['listen', 'tls-cert-file', 'tls-key-file', 'cert-dir', 'client-ca-file', 'kubeconfig', 'context', 'ignored-user-groups', 'token-cache-ttl', 'token-negative-cache-ttl', 'token-cache-size', 'access-review-cache-ttl', 'upstream-timeout', 'watch-history', 'shutdown-grace-period', 'tls-handshake-timeout', 'request-header-timeout', 'client-idle-timeout', 'max-connections', 'max-connections-per-address', 'metrics-listen', 'log-level'];
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

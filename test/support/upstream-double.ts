@@ -6,8 +6,9 @@
 // - SPDY/3.1 upgrades: answers 101 and echoes raw bytes;
 // - `/hang`: never answers; `/slow`: answers after a delay; `/readyz`: 200 unless `ready` is false;
 // - `?refuse=403`: refuses the upgrade with a Status;
-// - a GET of a resource collection: an empty cluster — an empty list, or a watch held open without
-//   events — so that the proxy's own informers sync and it becomes ready.
+// - a GET of a resource collection: an empty cluster (or the items given in `collections`) — a list, or a
+//   watch held open without events — so that the proxy's own informers sync and it becomes ready;
+// - any path in `answers`: that fixed status and body.
 import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +34,10 @@ export class UpstreamDouble {
   ready = true;
   /** Token → user the double's TokenReview accepts. */
   readonly users = new Map<string, { username: string; groups: string[] }>();
+  /** Items listed for a collection, by `<group>/<resource>` (every other collection is empty). */
+  readonly collections = new Map<string, unknown[]>();
+  /** Fixed answers by path, whatever the method (faults: a body that is not JSON, say). */
+  readonly answers = new Map<string, { status: number; body: string }>();
   readonly #server: https.Server;
   readonly #wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => [...protocols].find((p) => p.endsWith('channel.k8s.io')) ?? false });
   readonly #sockets = new Set<Duplex>();
@@ -90,11 +95,17 @@ export class UpstreamDouble {
       return;
     }
     if (url.pathname === '/hang') return;
+    const fixed = this.answers.get(url.pathname);
+    if (fixed) {
+      req.resume();
+      res.writeHead(fixed.status, { 'content-type': 'application/json' }).end(fixed.body);
+      return;
+    }
     const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
     if (info.isResourceRequest && (info.verb === 'list' || info.verb === 'watch') && !info.name) {
       res.writeHead(200, { 'content-type': 'application/json' });
       if (info.verb === 'watch') res.flushHeaders(); // held open until the client or stop() ends it
-      else res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: [] }));
+      else res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: this.collections.get(`${info.apiGroup}/${info.resource}`) ?? [] }));
       return;
     }
     if (url.pathname === '/slow') {

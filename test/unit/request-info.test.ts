@@ -2,7 +2,7 @@
 // RequestInfoFactory (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go): verb, API group and
 // version, namespace, resource, subresource and name.
 import * as assert from 'uvu/assert';
-import { isWatchParam, parseRequestInfo } from '../../src/request-info.ts';
+import { isWatchParam, parseRequestInfo, resourcePath } from '../../src/request-info.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite('parseRequestInfo (RequestInfoFactory of kube-apiserver 1.20)');
@@ -119,6 +119,50 @@ test('path and query: the path without the query, the query parsed, segments per
   // A trailing slash does not change the answer (splitPath trims slashes).
   assert.is(parseRequestInfo('GET', '/api/v1/namespaces/').verb, 'list');
   assert.is(parseRequestInfo('GET', '/api/v1/namespaces/x/').name, 'x');
+});
+
+test('the path is decoded as a whole and split without resolving dot segments, as the apiserver does', () => {
+  const cases: [string, string, Partial<Record<'name' | 'subresource' | 'namespace' | 'resource', string>>][] = [
+    // The apiserver acts on <foreign> here: the proxy must read it the same way.
+    ['DELETE', '/apis/gateway.networking.k8s.io/v1beta1/gatewayclasses/foreign//../../own', { resource: 'gatewayclasses', name: 'foreign', subresource: '' }],
+    ['GET', '/api/v1/nodes/a%2Fstatus', { resource: 'nodes', name: 'a', subresource: 'status' }],
+    ['GET', '/api/v1/nodes/%2e%2e', { resource: 'nodes', name: '..' }],
+    ['GET', '/api/v1/namespaces/../nodes', { namespace: '..', resource: 'nodes' }],
+    ['GET', '/api/v1/nodes/own#x', { resource: 'nodes', name: 'own#x' }],
+  ];
+  for (const [method, url, expected] of cases) {
+    const info = parseRequestInfo(method, url);
+    for (const [key, value] of Object.entries(expected)) assert.is(info[key as keyof typeof expected], value, `${method} ${url}: ${key}`);
+    assert.is(info.canonical, false, `${method} ${url} is not canonical`);
+  }
+});
+
+test('canonical paths: exactly what resourcePath rebuilds, up to the subresource', () => {
+  const canonical: [string, string][] = [
+    ['/api/v1/nodes', '/api/v1/nodes'],
+    ['/api/v1/nodes/n1', '/api/v1/nodes/n1'],
+    ['/api/v1/namespaces/oil-dev', '/api/v1/namespaces/oil-dev'],
+    ['/api/v1/namespaces/oil-dev/status', '/api/v1/namespaces/oil-dev/status'],
+    ['/api/v1/watch/namespaces/oil-dev', '/api/v1/watch/namespaces/oil-dev'],
+    ['/apis/storage.k8s.io/v1/storageclasses/gold?dryRun=All', '/apis/storage.k8s.io/v1/storageclasses/gold'],
+    ['/apis/capsule.clastix.io/v1beta2/tenants/oil', '/apis/capsule.clastix.io/v1beta2/tenants/oil'],
+    ['/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews'],
+    // After the subresource, a proxied path is the target's business.
+    ['/api/v1/namespaces/ns/pods/p/proxy/a//b;c/%2e%2e', '/api/v1/namespaces/ns/pods/p/proxy'],
+    ['/api/v1/nodes/n1/proxy/metrics//x', '/api/v1/nodes/n1/proxy'],
+  ];
+  for (const [url, rebuilt] of canonical) {
+    const info = parseRequestInfo('GET', url);
+    assert.ok(info.canonical, `${url} is canonical`);
+    assert.is(resourcePath(info), rebuilt, url);
+  }
+  const not = [
+    '/api/v1/nodes/', '//api/v1/nodes', '/api//v1/nodes', '/api/v1/nodes//n1', '/api/v1/nodes/./n1', '/api/v1/nodes/n1/..', '/api/v1/nodes/%2e%2e/n1',
+    '/api/v1/nodes/n%31', '/api/v1/nodes/n1%2f', '/api/v1/nodes/n1;x', '/api/v1/nodes/n1#x', '/api/v1/nodes\\n1', '/api/v1/nodes/n1\\..\\n2',
+    '/apis/storage.k8s.io/v1/storageclasses/x//../../y', '/api/v1/namespaces/../nodes', '/api/v1/nodes/%zz', '/api/v1/./nodes', '/api/v1/watch//namespaces',
+    '/api/v1/namespaces/ns/pods/p/proxy%2fa', '/api/v1/nodes/.hidden/../n1',
+  ];
+  for (const url of not) assert.is(parseRequestInfo('DELETE', url).canonical, false, `${url} is not canonical`);
 });
 
 test('list options the apiserver cannot decode: no name from the fieldSelector, watch still read', () => {
