@@ -91,8 +91,11 @@ export function guardListener(server: HttpsServer, limits: ClientConnectionLimit
     log.debug({ err: err.message, code: err.code }, 'TLS handshake failed');
   });
 
+  // https.Server hands TLS failures to 'clientError' too, leaving the socket to the listener: only an
+  // error of the HTTP parser or its timers (a handshake done, a head expected) gets an HTTP answer.
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+    const http = err.code !== undefined && (err.code.startsWith('HPE_') || err.code.startsWith('ERR_HTTP_'));
+    if (!http || !socket.writable) {
       socket.destroy();
       return;
     }

@@ -93,6 +93,7 @@ export class ProxyMetrics {
     new Gauge({ name: 'tenant_proxy_watchers', help: 'Client watches served from tenant views', registers, collect() { this.set(engine.api.watchHub.size); } });
     new Gauge({ name: 'tenant_proxy_watchers_paused', help: 'Client watches whose socket is full: the client stopped reading; they resume from history when it reads again', registers, collect() { this.set(engine.api.watchHub.pausedCount); } });
     new Gauge({ name: 'tenant_proxy_watch_history_events', help: 'Watch events held in the tenant views\' histories for resuming clients (see --watch-history)', registers, collect() { this.set(engine.projections.historyLength); } });
+    new Gauge({ name: 'tenant_proxy_list_cache_entries', help: 'Serialized list bodies cached by the tenant views (at most 8 per view; Tables expire after a second)', registers, collect() { this.set(engine.projections.listCacheEntries); } });
     new Gauge({ name: 'tenant_proxy_views', help: 'Tenant views (one per distinct scope and resource type)', registers, collect() { this.set(engine.projections.viewCount); } });
     const perInformer = (name: string, help: string, read: (r: ReturnType<TenantEngine['hub']['reflectors']>[number]) => number) =>
       new Gauge({

@@ -59,7 +59,7 @@ export class TenantProxy {
     this.log = deps.log;
     this.metrics = deps.metrics ?? new ProxyMetrics();
     this.probe = new UpstreamProbe(this.upstream, this.log, this.metrics);
-    this.engine = new TenantEngine(this.upstream, this.log, { ignoredGroups: config.ignoredUserGroups, watchHistoryMs: config.watchHistoryMs }, this.metrics);
+    this.engine = new TenantEngine(this.upstream, this.log, { ignoredGroups: config.ignoredUserGroups, watchHistoryMs: config.watchHistoryMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs }, this.metrics);
     this.#authenticator = new Authenticator({
       upstream: this.upstream,
       metrics: this.metrics,

@@ -78,8 +78,6 @@ export function sendStatus(res: ServerResponse, status: Status, headers: Record<
     return;
   }
   if (status.code === 429 && status.details?.retryAfterSeconds !== undefined) headers = { 'retry-after': String(status.details.retryAfterSeconds), ...headers };
-  // The rest of a body past the limit is not worth reading: close instead of draining it.
-  if (status.code === 413) headers = { connection: 'close', ...headers };
   res.writeHead(status.code, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, private' });
   res.end(body);
 }

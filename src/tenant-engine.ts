@@ -23,6 +23,8 @@ export interface EngineOptions {
   ignoredGroups: readonly string[];
   /** How long watch events stay in the views' histories (a resume from before then answers 410). */
   watchHistoryMs: number;
+  /** See TenantApiDependencies. */
+  clientIdleTimeoutMs: number;
 }
 
 export class TenantEngine {
@@ -53,6 +55,7 @@ export class TenantEngine {
       reflector: (type) => hub.reflector(type),
       tenancyTypes: TENANCY_TYPES,
       ignoredGroups,
+      clientIdleTimeoutMs: options.clientIdleTimeoutMs,
       upstream,
       log,
     });
