@@ -37,19 +37,38 @@ export function upstreamUrl(info: RequestInfo): string {
   return text ? `${resourcePath(info)}?${text}` : resourcePath(info);
 }
 
-/** The request's body, whole, within the apiserver's limit (413 past it, as the apiserver answers). */
-export async function readRequestBody(req: IncomingMessage): Promise<Buffer> {
-  const tooLarge = () => new StatusError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${MAX_REQUEST_BODY_BYTES}`);
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_REQUEST_BODY_BYTES) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BODY_BYTES) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The request's body, whole, within the apiserver's limit (413 past it, as the apiserver answers). Past
+ * the limit the rest is read and dropped, so that the client, still sending, receives the 413 instead of
+ * a reset; a client that sends on for as much again is disconnected.
+ */
+export function readRequestBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let refused = false;
+    const refuse = () => {
+      refused = true;
+      chunks.length = 0;
+      reject(new StatusError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${MAX_REQUEST_BODY_BYTES}`));
+    };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BODY_BYTES) refuse();
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (!refused) {
+        if (size > MAX_REQUEST_BODY_BYTES) refuse();
+        else chunks.push(chunk);
+      } else if (size > 2 * MAX_REQUEST_BODY_BYTES) {
+        req.socket.destroy();
+      }
+    });
+    req.on('end', () => {
+      if (!refused) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (err) => {
+      if (!refused) reject(err);
+    });
+  });
 }
 
 /** The media type of a Content-Type header, without parameters, lowercased ("" when absent). */

@@ -41,6 +41,8 @@ export interface TenantApiDependencies {
   /** Types that must be synced before any tenant request is answered. */
   tenancyTypes: readonly ResourceType[];
   ignoredGroups: readonly string[];
+  /** A served list or get whose client stops reading for this long is cut (watches never are). */
+  clientIdleTimeoutMs: number;
   upstream: Upstream;
   log: Logger;
 }
@@ -227,6 +229,9 @@ export class TenantApi {
       printer: media.kind === 'table' ? this.#deps.printers.printer(type, info.apiVersion) : undefined,
       includeObject: options.includeObject === '' ? 'Metadata' : options.includeObject,
     };
+    // The answer is a shared buffer: a client that stops reading holds no copy, but must not hold its
+    // connection forever either.
+    if (info.verb !== 'watch') res.setTimeout(this.#deps.clientIdleTimeoutMs);
     if (info.verb === 'get') {
       return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
     }

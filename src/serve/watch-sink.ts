@@ -104,6 +104,10 @@ export class WebSocketWatchSink implements WatchSink {
     this.#ws = ws;
     // Client messages are ignored, as the apiserver does.
     ws.on('message', () => {});
+    // A frame that breaks the protocol or exceeds maxPayload: ws has already closed the connection with
+    // the protocol's code (1002, 1009) and reports it here. Without a listener it would be thrown, and
+    // take the process down with every other client.
+    ws.on('error', () => {});
   }
 
   write(chunk: Buffer): boolean {

@@ -117,6 +117,13 @@ export class Projections {
     return length;
   }
 
+  /** Serialized list bodies cached by the views (each view keeps a bounded few). */
+  get listCacheEntries(): number {
+    let entries = 0;
+    for (const view of this.#views.values()) entries += view.cache.size;
+    return entries;
+  }
+
   stop(): void {
     this.#subscription.unsubscribe();
   }

@@ -61,8 +61,12 @@ export class KubeHttp {
       );
       req.on('error', reject);
       if (options.body !== undefined) {
-        req.setHeader('content-type', options.contentType ?? 'application/json');
-        req.end(typeof options.body === 'string' || Buffer.isBuffer(options.body) ? options.body : JSON.stringify(options.body));
+        // contentType '' sends none at all.
+        if (options.contentType !== '') req.setHeader('content-type', options.contentType ?? 'application/json');
+        const body = typeof options.body === 'string' || Buffer.isBuffer(options.body) ? Buffer.from(options.body) : Buffer.from(JSON.stringify(options.body));
+        // Node sends no length for a DELETE body by itself: the server would read it as the next request.
+        req.setHeader('content-length', body.length);
+        req.end(body);
       } else {
         req.end();
       }
