@@ -18,6 +18,7 @@ import type { View } from '../views/view.ts';
 import { typeId, type ResourceType, groupVersion } from '../../streams/resource-type.ts';
 import type { Reflector } from '../../streams/reflector.ts';
 import type { EventClock } from '../../streams/position.ts';
+import type { KubeObject } from '../../streams/kube-object.ts';
 import { acceptsPlainJson, negotiate } from './media.ts';
 import type { Printers } from './printers.ts';
 import { serveGet, serveList, startWatch, type ReadTarget } from './reads.ts';
@@ -161,8 +162,22 @@ export class TenantApi {
     if (info.subresource !== '' || (!readVerb && !this.#grantedWrite(target.access, type, info.verb))) return undefined;
     if (!this.ready(type)) throw this.#notReady();
     if (!readVerb) {
-      if (!this.#writable(target.access, type, info)) return undefined; // not theirs to write: forwarded, their RBAC answers
-      const code = await performGrantedWrite(req, res, identity, info, type, this.#deps.upstream, this.#deps.log);
+      const writable = this.#writable(target.access, type, info);
+      if (!writable) return undefined; // not theirs to write: forwarded, their RBAC answers
+      const reflector = this.#deps.reflector(type);
+      if (!reflector) return undefined;
+      const code = await performGrantedWrite({
+        req,
+        res,
+        identity,
+        info,
+        checked: writable.object,
+        visible: (object) => isVisible(writable.scope, object, this.#deps.directory),
+        judge: { type, ownTenants: new Set(target.access.tenants.keys()), directory: this.#deps.directory },
+        reflector,
+        upstream: this.#deps.upstream,
+        log: this.#deps.log,
+      });
       this.noteWrite(info, code);
       return { code, route: 'granted-write' };
     }
@@ -208,12 +223,13 @@ export class TenantApi {
    * A write is the proxy's to perform only on an object visible through a tenant that grants this very
    * operation on the kind (never through another tenant's List grant or a read-only rule).
    */
-  #writable(access: Access, type: ResourceType, info: RequestInfo): boolean {
+  #writable(access: Access, type: ResourceType, info: RequestInfo): { object: KubeObject; scope: Scope } | undefined {
     const kind = GRANTED_KINDS[typeId(type)];
     const operation = info.verb === 'delete' ? 'Delete' : 'Update';
     const tenants = [...access.tenants].filter(([, grants]) => kind !== undefined && grants.get(kind)?.has(operation)).map(([t]) => t);
     const object = this.#deps.reflector(type)?.get(info.name);
-    return tenants.length > 0 && object !== undefined && isVisible({ type, tenants, members: [], rules: [], key: '' }, object, this.#deps.directory);
+    const scope: Scope = { type, tenants, members: [], rules: [], key: '' };
+    return tenants.length > 0 && object !== undefined && isVisible(scope, object, this.#deps.directory) ? { object, scope } : undefined;
   }
 
   async #read(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
@@ -235,7 +251,7 @@ export class TenantApi {
     if (info.verb === 'get') {
       return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
     }
-    if (info.verb === 'list') return serveList(res, target, options, this.#deps.clock, this.#snapshots);
+    if (info.verb === 'list') return serveList(res, target, options, this.#deps.clock, this.#snapshots, this.identityKey(identity));
     const accept = () => {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
       res.flushHeaders();
@@ -249,7 +265,7 @@ export class TenantApi {
   }
 
   /** Objects a Get-only clusterResources rule lets the identity read by name, though not list. */
-  #getOnly(scope: Scope, name: string): import('../../streams/kube-object.ts').KubeObject | undefined {
+  #getOnly(scope: Scope, name: string): KubeObject | undefined {
     if (!scope.rules.some((r) => r.get && !r.list)) return undefined;
     const object = this.#deps.reflector(scope.type)?.get(name);
     return object && isVisible(scope, object, this.#deps.directory, 'get') ? object : undefined;

@@ -59,6 +59,8 @@ export class TenantDirectory {
   readonly #proxySettingsBySubject = new Map<string, Set<string>>();
   readonly #globalRules = new Map<string, GlobalProxySettings>();
   readonly #globalRulesBySubject = new Map<string, Set<string>>();
+  /** Live claims: `namespace/name` → uid (a volume is a tenant's through its claim only while the claim lives). */
+  readonly #claims = new Map<string, string>();
   readonly #bindings = new Map<string, RoleBinding>();
   readonly #bindingNamespacesBySubject = new Map<string, Map<string, number>>();
 
@@ -70,8 +72,23 @@ export class TenantDirectory {
     return this.#tenants.get(name);
   }
 
+  tenantNames(): string[] {
+    return [...this.#tenants.keys()];
+  }
+
   tenantOfNamespace(namespace: string | undefined): string | undefined {
     return namespace === undefined ? undefined : this.#namespaceTenant.get(namespace);
+  }
+
+  /**
+   * The tenant whose status.namespaces lists `namespace`: what a ProxySetting there grants the view of.
+   * Only the status counts, which Capsule's controller maintains; a namespace's label or ownerReference
+   * is editable by whoever administers the namespace, and would let them borrow another tenant's grants.
+   */
+  grantingTenantOfNamespace(namespace: string | undefined): string | undefined {
+    if (namespace === undefined) return undefined;
+    for (const [name, tenant] of this.#tenants) if (tenant.status?.namespaces?.includes(namespace)) return name;
+    return undefined;
   }
 
   namespacesOf(tenant: string): ReadonlySet<string> {
@@ -115,7 +132,7 @@ export class TenantDirectory {
       this.#proxySettings.delete(key);
     }
     this.#version++;
-    const tenant = this.tenantOfNamespace((setting ?? previous)?.metadata.namespace);
+    const tenant = this.grantingTenantOfNamespace((setting ?? previous)?.metadata.namespace);
     return new Set(tenant ? [tenant] : []);
   }
 
@@ -130,6 +147,21 @@ export class TenantDirectory {
     }
     this.#version++;
     return new Set();
+  }
+
+  /** The uid of the live claim `namespace/name`, if there is one. */
+  claimUid(namespace: string, name: string): string | undefined {
+    return this.#claims.get(`${namespace}/${name}`);
+  }
+
+  /** A claim came or went: the volumes bound to it may enter or leave its namespace's tenant's view. */
+  setClaim(namespace: string, name: string, uid: string | undefined): Set<string> {
+    const key = `${namespace}/${name}`;
+    if (this.#claims.get(key) === uid) return new Set();
+    if (uid === undefined) this.#claims.delete(key);
+    else this.#claims.set(key, uid);
+    const tenant = this.tenantOfNamespace(namespace);
+    return new Set(tenant ? [tenant] : []);
   }
 
   setRoleBinding(key: string, binding: RoleBinding | undefined): Set<string> {
@@ -219,8 +251,9 @@ export class TenantDirectory {
       for (const settingKey of this.#proxySettingsBySubject.get(key) ?? []) {
         const entry = this.#proxySettingEntry(settingKey, key);
         if (!entry) continue;
-        const tenantName = this.tenantOfNamespace(entry.namespace);
-        if (!tenantName || !this.#tenants.has(tenantName)) continue; // only valid in a tenant namespace
+        // Only valid in a tenant namespace, as its tenant's controller-maintained status says.
+        const tenantName = this.grantingTenantOfNamespace(entry.namespace);
+        if (!tenantName || !this.#tenants.has(tenantName)) continue;
         const g = grantsOf(tenantName);
         for (const { kind, operations } of entry.grants) grant(g, kind, operations);
         access.rules.push(...entry.rules);

@@ -8,7 +8,7 @@
 import * as assert from 'uvu/assert';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { digitSuffix, eventuallyPasses, Identities, ingressClass, listedNames, node, priorityClass, storageClass, Tracker, trackTenant, waitReady, type Identity } from '../support/cluster-objects.ts';
-import { createTenant, TENANT_LABEL, type OwnerInput } from '../support/fixtures.ts';
+import { createTenant, setTenantStatus, TENANT_LABEL, type OwnerInput } from '../support/fixtures.ts';
 import { kubectl, type KubectlResult } from '../support/kubectl.ts';
 import { patch, type KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
@@ -68,10 +68,15 @@ test.after(async (ctx) => {
   await ctx.tracker?.removeAll();
 });
 
+/**
+ * A tenant without a nodeSelector has every node in its pool, so every node would be shared with it (and
+ * no grant could taint or delete one): such tenants here get a selector that matches none of ours.
+ */
 async function tenant(ctx: Context, name: string, owners: OwnerInput[], spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<string> {
   const ns = `${name}-ns`;
   trackTenant(ctx.tracker, name, [ns]);
-  await createTenant(ctx.cp.admin, { name, owners, namespaces: [ns], spec, ...(annotations ? { annotations } : {}) });
+  const pooled = { nodeSelector: { [`kinds.test/no-pool-${s}`]: 'none' }, ...spec };
+  await createTenant(ctx.cp.admin, { name, owners, namespaces: [ns], spec: pooled, ...(annotations ? { annotations } : {}) });
   return ns;
 }
 
@@ -415,7 +420,7 @@ test('GlobalProxySettings: a "*"-group rule with omitted operations lists; a Get
   assert.match((await run(blind, ['get', 'node', NODE_VIS])).stderr, `Error from server (NotFound): nodes "${NODE_VIS}" not found`);
 });
 
-test('ProxySetting outside a tenant namespace grants nothing — until its namespace joins a tenant', async (ctx) => {
+test('ProxySetting outside a tenant namespace grants nothing — a tenant label on its namespace borrows nothing; the tenant\'s status.namespaces does', async (ctx) => {
   const stray = await ctx.ids.user(n('ps-stray'));
   const sentinel = await ctx.ids.user(n('ps-sentinel'));
   const sc = n('ps-sc');
@@ -433,9 +438,17 @@ test('ProxySetting outside a tenant namespace grants nothing — until its names
   await ctx.tracker.apply(settings(sentinel, tenantNs, 'sentinel'));
   await seesExactly(sentinel, 'storageclasses', [sc]);
   assertRefused(await assertForwarded(stray, ['get', 'storageclasses']), stray, 'list', 'storageclasses', 'a ProxySetting in a non-tenant namespace');
+  // Whoever administers a namespace can label it: that must not lend them another tenant's grants.
   await patch(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: plain } }, { metadata: { labels: { [TENANT_LABEL]: n('ps-tenant') } } });
-  await seesExactly(stray, 'storageclasses', [sc]);
+  // Visibility follows the label (the tenant's owner now sees the namespace): the proxy has seen it.
+  const owner = await ctx.ids.user(n('ps-owner'));
+  await eventuallyPasses('the labelled namespace is in the tenant owner\'s view', async () => assert.ok((await listedNames(owner.viaProxy, 'namespaces')).includes(plain)));
+  assertRefused(await assertForwarded(stray, ['get', 'storageclasses']), stray, 'list', 'storageclasses', 'a labelled namespace borrows nothing');
   await patch(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: plain } }, { metadata: { labels: { [TENANT_LABEL]: null } } });
+  // The controller-maintained status is what makes it a tenant namespace for grants.
+  await setTenantStatus(ctx.cp.admin, n('ps-tenant'), [tenantNs, plain]);
+  await seesExactly(stray, 'storageclasses', [sc]);
+  await setTenantStatus(ctx.cp.admin, n('ps-tenant'), [tenantNs]);
   await eventuallyPasses('the grant is gone with the namespace', async () => assertRefused(await assertForwarded(stray, ['get', 'storageclasses']), stray, 'list', 'storageclasses', 'namespace left the tenant'));
 });
 
