@@ -61,7 +61,8 @@ function filtered(view: View, options: ListOptions): readonly KubeObject[] {
   return view.items().filter((o) => options.labelSelector.matches(o.metadata.labels ?? {}) && options.fieldSelector.matches(o));
 }
 
-export async function serveList(res: ServerResponse, target: ReadTarget, options: ListOptions, clock: EventClock, snapshots: ListSnapshots): Promise<number> {
+/** `caller`: who asks (continue tokens are bound to the caller, the view and the resource version). */
+export async function serveList(res: ServerResponse, target: ReadTarget, options: ListOptions, clock: EventClock, snapshots: ListSnapshots, caller: string): Promise<number> {
   const { view, type, apiVersion, printer } = target;
   const requested = await awaitPosition(options.resourceVersion, clock);
   let resourceVersion = formatPosition(view.position);
@@ -70,9 +71,10 @@ export async function serveList(res: ServerResponse, target: ReadTarget, options
   }
   if (requested && comparePositions(requested, view.position) > 0) resourceVersion = formatPosition(clock.now);
   const selecting = !options.labelSelector.empty || !options.fieldSelector.empty;
+  const binding = JSON.stringify([caller, view.scope.key, apiVersion, type.resource]);
   let body: Buffer;
   if (options.continue) {
-    body = render(target, snapshots.next(options.continue, options.limit, !selecting));
+    body = render(target, snapshots.next(binding, options.continue, options.limit, !selecting));
   } else {
     const cacheable = !selecting && (options.limit <= 0 || view.size <= options.limit) && resourceVersion === formatPosition(view.position);
     const second = Math.floor(Date.now() / 1000);
@@ -81,12 +83,11 @@ export async function serveList(res: ServerResponse, target: ReadTarget, options
     if (cached) {
       body = cached;
     } else {
-      body = render(target, snapshots.first(filtered(view, options), resourceVersion, options.limit, !selecting));
+      body = render(target, snapshots.first(binding, filtered(view, options), resourceVersion, options.limit, !selecting));
       // A Table's Age column is good for the second it was computed in.
       if (cacheable) view.cache.set(key, body, printer ? TABLE_CACHE_MS : Number.POSITIVE_INFINITY);
     }
   }
-  void type;
   res.writeHead(200, { ...JSON_HEADERS, 'content-length': body.length });
   res.end(body);
   return 200;

@@ -1,7 +1,9 @@
 // Paginated lists (limit/continue): the first page pins a snapshot of the filtered, sorted items, and
 // continue tokens point into it, so later pages keep the first page's resourceVersion and content, as
 // the apiserver's etcd-backed lists do. Snapshots are shared object references (no copies of objects)
-// and expire like an etcd compaction would: expired or unknown → 410 Expired.
+// and expire like an etcd compaction would: expired or unknown → 410 Expired. A snapshot is bound to who
+// listed what (the caller, the view, the resource and its version): the same token from anyone or
+// anywhere else is unknown too, so a token never reads another tenant's page.
 import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { goQuote } from '../query/go-strconv.ts';
@@ -14,6 +16,8 @@ export const CONTINUE_EXPIRED_MESSAGE =
   'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.';
 
 interface Snapshot {
+  /** Who listed what: the token is valid for this binding only. */
+  binding: string;
   items: readonly KubeObject[];
   resourceVersion: string;
   createdAt: number;
@@ -38,19 +42,19 @@ export class ListSnapshots {
   readonly #snapshots = new Map<string, Snapshot>();
 
   /** The first page of `items`; pins a snapshot when more remain. */
-  first(items: readonly KubeObject[], resourceVersion: string, limit: number, countRemaining: boolean): Page {
+  first(binding: string, items: readonly KubeObject[], resourceVersion: string, limit: number, countRemaining: boolean): Page {
     if (limit <= 0 || items.length <= limit) return { items, resourceVersion, continue: undefined, remainingItemCount: undefined };
     this.#evict();
     const id = randomUUID();
-    this.#snapshots.set(id, { items, resourceVersion, createdAt: Date.now() });
+    this.#snapshots.set(id, { binding, items, resourceVersion, createdAt: Date.now() });
     return this.#page(id, items, resourceVersion, 0, limit, countRemaining);
   }
 
   /** A later page, from a continue token. */
-  next(token: string, limit: number, countRemaining: boolean): Page {
+  next(binding: string, token: string, limit: number, countRemaining: boolean): Page {
     const decoded = decodeToken(token);
     const snapshot = this.#snapshots.get(decoded.snapshot);
-    if (!snapshot || Date.now() - snapshot.createdAt > SNAPSHOT_TTL_MS) throw new StatusError(410, 'Expired', CONTINUE_EXPIRED_MESSAGE);
+    if (!snapshot || snapshot.binding !== binding || Date.now() - snapshot.createdAt > SNAPSHOT_TTL_MS) throw new StatusError(410, 'Expired', CONTINUE_EXPIRED_MESSAGE);
     return this.#page(decoded.snapshot, snapshot.items, snapshot.resourceVersion, decoded.index, limit, countRemaining);
   }
 
