@@ -5,9 +5,9 @@
 // TokenReview results are cached by the token's hash, positive and negative alike, bounded in size and
 // never past a JWT's own expiry; concurrent requests with one token share one review. An empty or
 // malformed credential is rejected, never treated as anonymous. Upstream failures are not cached.
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Identity } from './identity.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { StatusError, unauthorized } from './status.ts';
@@ -22,7 +22,15 @@ export interface AuthenticatorOptions {
   tokenCacheTtlMs: number;
   tokenNegativeCacheTtlMs: number;
   tokenCacheSize: number;
+  /** The client CA bundle in force now (it is reloaded when its file changes). */
+  clientCa?: () => ClientCa;
   now?: () => number;
+}
+
+/** The CA certificates that verify client certificates, and a number that changes when they do. */
+export interface ClientCa {
+  generation: number;
+  certificates: readonly X509Certificate[];
 }
 
 type Review = { ok: true; identity: Identity } | { ok: false; reason: string };
@@ -45,7 +53,7 @@ export class Authenticator {
   }
 
   async authenticate(req: IncomingMessage): Promise<Identity> {
-    const fromCertificate = certificateIdentity(req.socket as TLSSocket);
+    const fromCertificate = this.#certificateIdentity(req.socket as TLSSocket);
     if (fromCertificate) return fromCertificate;
     const token = bearerToken(req);
     if (token === undefined) throw unauthorized();
@@ -87,24 +95,63 @@ export class Authenticator {
     const ttl = Math.min(this.#options.tokenCacheTtlMs, jwtLifetimeMs(token, this.#now()));
     return { value: { ok: true, identity }, ttlMs: ttl };
   }
+
+  /**
+   * The identity of the connection's client certificate, checked on every request as the apiserver
+   * checks it: still within its validity, and still issued by the client CA in force (a reload may have
+   * removed its CA since the handshake). A certificate that fails is a 401, never a fall-through to a
+   * bearer token.
+   */
+  #certificateIdentity(socket: TLSSocket): Identity | undefined {
+    let peer = peerOfSocket.get(socket);
+    if (peer === undefined) {
+      peer = readPeer(socket);
+      peerOfSocket.set(socket, peer);
+    }
+    if (!peer) return undefined;
+    const now = this.#now();
+    if (now < peer.validFromMs || now > peer.validToMs) throw unauthorized();
+    const ca = this.#options.clientCa?.();
+    if (ca && ca.generation !== peer.checkedGeneration) {
+      if (!issuedByAny(peer.chain, ca.certificates)) throw unauthorized();
+      peer.checkedGeneration = ca.generation;
+    }
+    return peer.identity;
+  }
 }
 
-// A keep-alive connection carries many requests with one certificate: parse its subject once.
-const identityOfSocket = new WeakMap<TLSSocket, Identity | undefined>();
-
-function certificateIdentity(socket: TLSSocket): Identity | undefined {
-  if (identityOfSocket.has(socket)) return identityOfSocket.get(socket);
-  const identity = readCertificateIdentity(socket);
-  identityOfSocket.set(socket, identity);
-  return identity;
+interface Peer {
+  identity: Identity;
+  validFromMs: number;
+  validToMs: number;
+  /** The client's certificate and the intermediates it sent, leaf first. */
+  chain: X509Certificate[];
+  /** The client CA generation the chain was last verified against (the handshake's: 0). */
+  checkedGeneration: number;
 }
 
-function readCertificateIdentity(socket: TLSSocket): Identity | undefined {
-  if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return undefined;
-  const subject = socket.getPeerCertificate().subject as unknown as Record<string, string | string[] | undefined> | undefined;
+// A keep-alive connection carries many requests with one certificate: parse it once, check it each time.
+const peerOfSocket = new WeakMap<TLSSocket, Peer | null>();
+
+function readPeer(socket: TLSSocket): Peer | null {
+  if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return null;
+  const detailed = socket.getPeerCertificate(true);
+  const subject = detailed.subject as unknown as Record<string, string | string[] | undefined> | undefined;
   const cn = first(subject?.CN);
-  if (!cn) return undefined;
-  return { user: cn, groups: all(subject?.O), extra: {} };
+  if (!cn || !detailed.raw) return null;
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  for (let c: DetailedPeerCertificate | undefined = detailed; c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+    seen.add(c.fingerprint256);
+    chain.push(new X509Certificate(c.raw));
+  }
+  const leaf = chain[0] as X509Certificate;
+  return { identity: { user: cn, groups: all(subject?.O), extra: {} }, validFromMs: Date.parse(leaf.validFrom), validToMs: Date.parse(leaf.validTo), chain, checkedGeneration: 0 };
+}
+
+/** Some certificate of the chain is signed by one of the CAs (the chain itself was verified at the handshake). */
+function issuedByAny(chain: readonly X509Certificate[], cas: readonly X509Certificate[]): boolean {
+  return chain.some((cert) => cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey)));
 }
 
 function first(v: string | string[] | undefined): string | undefined {

@@ -35,6 +35,8 @@ export interface CertificateRequest {
   hosts?: readonly string[];
   usage: 'server' | 'client' | 'both';
   validDays?: number;
+  /** An exact end of validity (overrides validDays). */
+  notAfter?: Date;
 }
 
 function serialNumber(): string {
@@ -110,7 +112,7 @@ export async function issueCertificate(ca: CertificateAuthority, request: Certif
     subject: subjectName(request.commonName, request.organizations),
     issuer: ca.cert.subject,
     notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + (request.validDays ?? 365) * DAY_MS),
+    notAfter: request.notAfter ?? new Date(now + (request.validDays ?? 365) * DAY_MS),
     publicKey: keys.publicKey,
     signingKey: ca.keys.privateKey,
     signingAlgorithm: ALGORITHM,

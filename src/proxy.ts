@@ -66,6 +66,7 @@ export class TenantProxy {
       tokenCacheTtlMs: config.tokenCacheTtlMs,
       tokenNegativeCacheTtlMs: config.tokenNegativeCacheTtlMs,
       tokenCacheSize: config.tokenCacheSize,
+      clientCa: () => tls.clientCa,
     });
     // Every in-flight forward listens for shutdown: thousands at once are expected, not a leak.
     setMaxListeners(0, this.#shutdown.signal);

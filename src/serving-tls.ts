@@ -10,6 +10,7 @@ import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from './log.ts';
+import type { ClientCa } from './authenticate.ts';
 import { createCertificateAuthority, issueCertificate } from './pki.ts';
 
 const POLL_INTERVAL_MS = 2_000;
@@ -31,6 +32,7 @@ export class ServingTls {
   readonly #log: Logger;
   readonly #watched: string[] = [];
   #context: SecureContextOptions = {};
+  #clientCa: ClientCa = { generation: 0, certificates: [] };
   /** The CA of a generated serving certificate, for clients to trust. */
   generatedCaFile: string | undefined;
 
@@ -43,7 +45,13 @@ export class ServingTls {
     const tls = new ServingTls(options, log);
     if (!options.tlsCertFile) await tls.#ensureSelfSigned();
     tls.#context = tls.#read();
+    tls.#clientCa = { generation: 0, certificates: parseCertificates(tls.#context.ca) };
     return tls;
+  }
+
+  /** The client CA bundle in force; its generation changes with every reload. */
+  get clientCa(): ClientCa {
+    return this.#clientCa;
   }
 
   get context(): SecureContextOptions {
@@ -108,8 +116,10 @@ export class ServingTls {
         if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
         try {
           const next = this.#read();
+          const certificates = parseCertificates(next.ca);
           server.setSecureContext(next);
           this.#context = next;
+          this.#clientCa = { generation: this.#clientCa.generation + 1, certificates };
           this.#log.info({ file }, 'reloaded TLS material');
         } catch (err) {
           this.#log.error({ file, err: (err as Error).message }, 'could not reload TLS material; keeping the current one');
@@ -129,4 +139,10 @@ export function defaultServingHosts(listenHost: string): string[] {
   const hosts = new Set(['localhost', '127.0.0.1', '::1', hostname()]);
   if (listenHost && listenHost !== '0.0.0.0' && listenHost !== '::') hosts.add(listenHost);
   return [...hosts];
+}
+
+/** Every certificate of a PEM bundle. */
+function parseCertificates(bundle: SecureContextOptions['ca']): X509Certificate[] {
+  const text = bundle === undefined ? '' : (Array.isArray(bundle) ? bundle : [bundle]).map((b) => (typeof b === 'string' ? b : b.toString('utf8'))).join('\n');
+  return (text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem));
 }

@@ -2,7 +2,7 @@
 // projections and the tenant API that serves from them. One per proxy process.
 import { InformerHub } from '../streams/informer-hub.ts';
 import type { ResourceType } from '../streams/resource-type.ts';
-import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../streams/resource-type.ts';
+import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../streams/resource-type.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import type { Logger } from './log.ts';
 import type { ProxyMetrics } from './metrics.ts';
@@ -15,7 +15,7 @@ import { Projections } from './views/projections.ts';
 import { RuleInformers } from './tenancy/rule-informers.ts';
 
 /** What every tenant answer depends on. */
-export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS];
+export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS, PERSISTENT_VOLUME_CLAIMS];
 const VIEW_COLLECT_INTERVAL_MS = 60_000;
 
 export interface EngineOptions {

@@ -35,6 +35,7 @@ const t = (group: string, version: string, resource: string, kind: string, names
 export const NAMESPACES = t('', 'v1', 'namespaces', 'Namespace');
 export const NODES = t('', 'v1', 'nodes', 'Node');
 export const PERSISTENT_VOLUMES = t('', 'v1', 'persistentvolumes', 'PersistentVolume');
+export const PERSISTENT_VOLUME_CLAIMS = t('', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim', true);
 export const STORAGE_CLASSES = t('storage.k8s.io', 'v1', 'storageclasses', 'StorageClass');
 export const INGRESS_CLASSES = t('networking.k8s.io', 'v1', 'ingressclasses', 'IngressClass');
 export const PRIORITY_CLASSES = t('scheduling.k8s.io', 'v1', 'priorityclasses', 'PriorityClass');

@@ -80,8 +80,7 @@ export function isVisible(scope: Scope, object: KubeObject, directory: TenantDir
     case '/persistentvolumes': {
       const labelled = object.metadata.labels?.[TENANT_LABEL];
       if (labelled !== undefined && scope.tenants.includes(labelled)) return true;
-      const claimNamespace = (object.spec as { claimRef?: { namespace?: string } } | undefined)?.claimRef?.namespace;
-      const tenant = directory.tenantOfNamespace(claimNamespace);
+      const tenant = claimTenant(object, directory);
       return tenant !== undefined && scope.tenants.includes(tenant);
     }
     default: {
@@ -89,6 +88,19 @@ export function isVisible(scope: Scope, object: KubeObject, directory: TenantDir
       return rules !== undefined && scope.tenants.some((t) => classMatches(rules(directory.tenant(t)), object));
     }
   }
+}
+
+/**
+ * The tenant a volume is bound into: its claim's namespace's tenant, while that very claim lives (the
+ * uids match). A volume retained after its namespace was deleted keeps a claimRef to the old namespace;
+ * a tenant that re-creates a namespace of that name must not inherit it.
+ */
+export function claimTenant(volume: KubeObject, directory: TenantDirectory): string | undefined {
+  const claim = (volume.spec as { claimRef?: { namespace?: string; name?: string; uid?: string } } | undefined)?.claimRef;
+  if (!claim?.namespace || !claim.name) return undefined;
+  const live = directory.claimUid(claim.namespace, claim.name);
+  if (live === undefined || (claim.uid !== undefined && claim.uid !== live)) return undefined;
+  return directory.tenantOfNamespace(claim.namespace);
 }
 
 function nodeMatches(tenant: Tenant | undefined, node: KubeObject): boolean {

@@ -11,11 +11,11 @@ import type { Subscription } from 'rxjs';
 import type { Change } from '../../streams/informer-hub.ts';
 import { objectKey, type KubeObject } from '../../streams/kube-object.ts';
 import type { EventClock } from '../../streams/position.ts';
-import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, typeId, type ResourceType } from '../../streams/resource-type.ts';
+import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, typeId, type ResourceType } from '../../streams/resource-type.ts';
 import type { Observable } from 'rxjs';
 import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';
 import type { TenantDirectory } from '../tenancy/directory.ts';
-import type { Scope } from '../tenancy/scope.ts';
+import { claimTenant, type Scope } from '../tenancy/scope.ts';
 import { View, VIEW_HISTORY_KEPT, type ObjectSource } from './view.ts';
 
 export interface ChangeSource {
@@ -36,6 +36,7 @@ export interface AccessListener {
 const NAMESPACES_ID = typeId(NAMESPACES);
 const TENANTS_ID = typeId(TENANTS);
 const PERSISTENT_VOLUMES_ID = '/persistentvolumes';
+const CLAIMS_ID = typeId(PERSISTENT_VOLUME_CLAIMS);
 /** Views unused this long, with no watcher, are dropped. */
 const VIEW_IDLE_MS = 10 * 60_000;
 
@@ -148,6 +149,13 @@ export class Projections {
       case typeId(ROLE_BINDINGS):
         touched = this.#directory.setRoleBinding(objectKey(change.object), current as RoleBinding | undefined);
         break;
+      case CLAIMS_ID: {
+        // Claims change which volumes their namespace's tenant sees, nothing else: no access change.
+        const { namespace = '', name = '' } = change.object.metadata;
+        const claimed = this.#directory.setClaim(namespace, name, current?.metadata.uid ?? (current ? '' : undefined));
+        if (claimed.size > 0) this.#recompute(CLAIMS_ID, claimed, change);
+        return;
+      }
     }
     // Who sees what may have changed (owners, settings, bindings; a namespace joining or leaving a
     // tenant changes member namespaces and ProxySetting validity). Watchers whose view changes are
@@ -227,8 +235,7 @@ export class Projections {
       const t = [this.#directory.tenantOfNamespace(object.metadata.name), object.metadata.labels?.[TENANT_LABEL]];
       return t.filter((x): x is string => x !== undefined);
     }
-    const claimNamespace = (object.spec as { claimRef?: { namespace?: string } } | undefined)?.claimRef?.namespace;
-    return [object.metadata.labels?.[TENANT_LABEL], this.#directory.tenantOfNamespace(claimNamespace)].filter((x): x is string => x !== undefined);
+    return [object.metadata.labels?.[TENANT_LABEL], claimTenant(object, this.#directory)].filter((x): x is string => x !== undefined);
   }
 
   /** Full re-evaluation of the views whose selection depends on the touched tenants. */
@@ -238,7 +245,7 @@ export class Projections {
       // A namespace change was already applied incrementally to namespace views; a tenant change to
       // tenant views. Everything else that depends on a touched tenant is re-evaluated.
       if (id === changedType && (id === NAMESPACES_ID || id === TENANTS_ID)) continue;
-      if (changedType === NAMESPACES_ID && id !== PERSISTENT_VOLUMES_ID) continue;
+      if ((changedType === NAMESPACES_ID || changedType === CLAIMS_ID) && id !== PERSISTENT_VOLUMES_ID) continue;
       if (!view.scope.tenants.some((t) => touched.has(t)) && !(id === NAMESPACES_ID && view.scope.members.length > 0)) continue;
       const store = this.#source.store(view.scope.type);
       if (store) view.recompute(this.#candidatesOf(view.scope, store), store, change.position);

@@ -6,7 +6,7 @@
 // ends the watch after DELETED for everything it showed.
 import * as assert from 'uvu/assert';
 import type { ControlPlane } from '../support/control-plane.ts';
-import { digitSuffix, eventuallyPasses, gatewayClass, Identities, listedNames, node, persistentVolume, priorityClass, storageClass, Tracker, trackTenant, waitReady, type Identity } from '../support/cluster-objects.ts';
+import { digitSuffix, eventuallyPasses, gatewayClass, Identities, listedNames, node, persistentVolume, volumeClaim, priorityClass, storageClass, Tracker, trackTenant, waitReady, type Identity } from '../support/cluster-objects.ts';
 import { createTenant, TENANT_LABEL } from '../support/fixtures.ts';
 import { kubectl, KubectlStream } from '../support/kubectl.ts';
 import { patch, remove, type KubeObject } from '../support/manifests.ts';
@@ -159,7 +159,7 @@ test('nodes (raw watch): a changed nodeSelector, node labels, and no selector at
 test('persistent volumes (raw watch): a namespace joining the tenant brings the volumes bound into it, leaving takes them; a tenant label brings one', async (ctx) => {
   const extra = n('live-extra');
   const [bound, free] = [n('live-pv-bound'), n('live-pv-free')];
-  await ctx.tracker.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: extra } }, persistentVolume(free), persistentVolume(bound, { claimNamespace: extra }), persistentVolume(n('live-pv-mine'), { claimNamespace: NS }));
+  await ctx.tracker.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: extra } }, volumeClaim(extra), volumeClaim(NS), persistentVolume(free), persistentVolume(bound, { claimNamespace: extra }), persistentVolume(n('live-pv-mine'), { claimNamespace: NS }));
   await eventuallyPasses('the owner sees the volume bound into its namespace', async () => assert.equal(await listedNames(ctx.user.viaProxy, 'persistentvolumes'), [n('live-pv-mine')]));
   const watch = await watchFromNow(ctx, ctx.account, '/api/v1/persistentvolumes');
   const nsRef = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: extra } };

@@ -6,7 +6,7 @@
 // networking.k8s.io/v1beta1 too, and tables printed exactly as the apiserver's for the same objects.
 import * as assert from 'uvu/assert';
 import type { ControlPlane } from '../support/control-plane.ts';
-import { digitSuffix, eventuallyPasses, gatewayClass, Identities, ingressClass, listedNames, node, persistentVolume, priorityClass, runtimeClass, storageClass, Tracker, trackTenant, waitReady, withoutAges, type Identity } from '../support/cluster-objects.ts';
+import { digitSuffix, eventuallyPasses, gatewayClass, Identities, ingressClass, listedNames, node, persistentVolume, priorityClass, runtimeClass, volumeClaim, storageClass, Tracker, trackTenant, waitReady, withoutAges, type Identity } from '../support/cluster-objects.ts';
 import { createTenant, TENANT_LABEL } from '../support/fixtures.ts';
 import { kubectl } from '../support/kubectl.ts';
 import type { KubeObject } from '../support/manifests.ts';
@@ -134,11 +134,13 @@ const GATEWAY: KindCase = {
   foreign: n('gw-other'),
 };
 
-// Labelled capsule.clastix.io/tenant=<tenant>, or bound (spec.claimRef.namespace) into its namespaces.
+// Labelled capsule.clastix.io/tenant=<tenant>, or bound (spec.claimRef) to a live claim in its namespaces.
 const VOLUMES: KindCase = {
   resource: 'persistentvolumes',
   path: '/api/v1/persistentvolumes',
   objects: [
+    volumeClaim(SEL.ns),
+    volumeClaim(OTH.ns),
     persistentVolume(n('pv-labelled'), { labels: { [TENANT_LABEL]: SEL.tenant } }),
     persistentVolume(n('pv-bound'), { claimNamespace: SEL.ns }),
     persistentVolume(n('pv-other'), { labels: { [TENANT_LABEL]: OTH.tenant } }),

@@ -47,7 +47,15 @@ export const priorityClass = (name: string, labels?: Labels, value = 1000): Kube
 export const runtimeClass = (name: string, labels?: Labels): KubeObject => ({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: meta(name, labels), handler: 'runc' });
 export const gatewayClass = (name: string, labels?: Labels): KubeObject => ({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: meta(name, labels), spec: { controllerName: 'example.com/gateway', description: `gateway ${name}` } });
 
-/** A hostPath volume, labelled and/or pre-bound (`spec.claimRef`) to a claim in `claimNamespace`. */
+/** The claim `data` in `namespace` that `persistentVolume(…, { claimNamespace })` is bound to. */
+export function volumeClaim(namespace: string): KubeObject {
+  return { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } };
+}
+
+/**
+ * A hostPath volume, labelled and/or pre-bound (`spec.claimRef`) to the claim `data` in `claimNamespace`
+ * (a tenant sees it through the claim only while that claim exists: apply `volumeClaim` too).
+ */
 export function persistentVolume(name: string, options: { labels?: Labels; claimNamespace?: string } = {}): KubeObject {
   return {
     apiVersion: 'v1',
@@ -96,8 +104,8 @@ export class Tracker {
     for (const obj of [...this.#created.values()].reverse()) {
       try {
         await remove(this.#cp.admin, obj);
-        // The pv-protection finalizer is removed by a controller this control plane does not run.
-        if (obj.kind === 'PersistentVolume') await this.#dropFinalizers(obj);
+        // The pv- and pvc-protection finalizers are removed by controllers this control plane does not run.
+        if (obj.kind === 'PersistentVolume' || obj.kind === 'PersistentVolumeClaim') await this.#dropFinalizers(obj);
       } catch (err) {
         errors.push((err as Error).message);
       }

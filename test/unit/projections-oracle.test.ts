@@ -8,7 +8,7 @@
 import * as assert from 'uvu/assert';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { MemorySource } from '../../streams/memory-source.ts';
-import { GLOBAL_PROXY_SETTINGS, NAMESPACES, NODES, PERSISTENT_VOLUMES, PROXY_SETTINGS, ROLE_BINDINGS, STORAGE_CLASSES, TENANTS, type ResourceType } from '../../streams/resource-type.ts';
+import { GLOBAL_PROXY_SETTINGS, NAMESPACES, NODES, PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES, PROXY_SETTINGS, ROLE_BINDINGS, STORAGE_CLASSES, TENANTS, type ResourceType } from '../../streams/resource-type.ts';
 import type { Identity } from '../../src/identity.ts';
 import { EVERYTHING, NOTHING, parseLabelSelectorObject, type LabelSelector } from '../../src/query/label-selector.ts';
 import { WatchHub } from '../../src/serve/watch-hub.ts';
@@ -171,7 +171,8 @@ function bruteAccess(state: State, id: Identity): BruteAccess {
     }
   }
   for (const ps of state.get(PROXY_SETTINGS)) {
-    const tenant = tenantOf(state, ps.metadata.namespace);
+    // Grants follow status.namespaces alone (a namespace label or ownerReference is editable by its admin).
+    const tenant = state.get(TENANTS).find((t) => ((t.status as { namespaces?: string[] } | undefined)?.namespaces ?? []).includes(ps.metadata.namespace ?? '\0'))?.metadata.name;
     if (!tenant || !state.get(TENANTS).some((t) => t.metadata.name === tenant)) continue;
     for (const s of ((spec(ps).subjects as Record<string, unknown>[]) ?? [])) {
       if (!subjectMatches(s, id)) continue;
@@ -232,7 +233,13 @@ function bruteView(state: State, id: Identity, type: ResourceType): Set<string> 
       else if (type.resource === 'tenants') ok = tenants.includes(name);
       else if (type.resource === 'nodes') ok = tenants.some((t) => { const tenant = state.get(TENANTS).find((x) => x.metadata.name === t); return tenant !== undefined && Object.entries((spec(tenant).nodeSelector as Record<string, string>) ?? {}).every(([k, v]) => labels(o)[k] === v); });
       else if (type.resource === 'storageclasses') ok = tenants.some((t) => classRuleMatches(spec(state.get(TENANTS).find((x) => x.metadata.name === t) ?? { metadata: {} }).storageClasses as Record<string, unknown>, o));
-      else if (type.resource === 'persistentvolumes') ok = tenants.includes(labels(o)['capsule.clastix.io/tenant'] ?? '\0') || tenants.includes(tenantOf(state, (spec(o).claimRef as { namespace?: string } | undefined)?.namespace) ?? '\0');
+      else if (type.resource === 'persistentvolumes') {
+        // Bound into a tenant namespace only while that very claim lives (uids match).
+        const claim = spec(o).claimRef as { namespace?: string; name?: string; uid?: string } | undefined;
+        const live = state.get(PERSISTENT_VOLUME_CLAIMS).find((c) => c.metadata.namespace === claim?.namespace && c.metadata.name === claim?.name);
+        const bound = live !== undefined && (claim?.uid === undefined || claim.uid === live.metadata.uid);
+        ok = tenants.includes(labels(o)['capsule.clastix.io/tenant'] ?? '\0') || (bound && tenants.includes(tenantOf(state, claim?.namespace) ?? '\0'));
+      }
     }
     if (ok) visible.add(name);
   }
@@ -302,7 +309,7 @@ test(`views equal a brute-force recomputation after each of ${STEPS} random step
   };
 
   for (step = 1; step <= STEPS; step++) {
-    const action = gen.pick(['tenant', 'tenant', 'namespace', 'namespace', 'namespace', 'class', 'node', 'pv', 'binding', 'proxysetting', 'global', 'delete']);
+    const action = gen.pick(['tenant', 'tenant', 'namespace', 'namespace', 'namespace', 'class', 'node', 'pv', 'claim', 'binding', 'proxysetting', 'global', 'delete']);
     switch (action) {
       case 'tenant': {
         const name = gen.pick(TENANT_NAMES);
@@ -336,10 +343,13 @@ test(`views equal a brute-force recomputation after each of ${STEPS} random step
       case 'pv': {
         const pvLabels = gen.labels(['tier']);
         if (gen.chance(0.4)) pvLabels['capsule.clastix.io/tenant'] = gen.pick(TENANT_NAMES);
-        const claim = gen.chance(0.5) ? { claimRef: { namespace: gen.pick(NAMESPACE_NAMES), name: 'data' } } : {};
+        const claim = gen.chance(0.5) ? { claimRef: { namespace: gen.pick(NAMESPACE_NAMES), name: 'data', ...(gen.chance(0.7) ? { uid: gen.pick(['uid-1', 'uid-2']) } : {}) } } : {};
         source.apply(PERSISTENT_VOLUMES, 'MODIFIED', { apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: gen.pick(PV_NAMES), labels: pvLabels }, spec: claim });
         break;
       }
+      case 'claim':
+        source.apply(PERSISTENT_VOLUME_CLAIMS, 'MODIFIED', { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data', namespace: gen.pick(NAMESPACE_NAMES), uid: gen.pick(['uid-1', 'uid-2']) } });
+        break;
       case 'binding':
         source.apply(ROLE_BINDINGS, 'MODIFIED', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: gen.pick(['rb-a', 'rb-b']), namespace: gen.pick(NAMESPACE_NAMES) }, subjects: [gen.subject()].map((s) => (s.kind === 'ServiceAccount' ? { kind: 'ServiceAccount', name: 'robot', namespace: 'sa-ns' } : s)) });
         break;
@@ -350,7 +360,7 @@ test(`views equal a brute-force recomputation after each of ${STEPS} random step
         source.apply(GLOBAL_PROXY_SETTINGS, 'MODIFIED', { apiVersion: 'capsule.clastix.io/v1beta1', kind: 'GlobalProxySettings', metadata: { name: gen.pick(['gps-a', 'gps-b']) }, spec: { rules: [{ subjects: [gen.subject()], clusterResources: gen.clusterResources() }] } });
         break;
       case 'delete': {
-        const type = gen.pick([TENANTS, NAMESPACES, STORAGE_CLASSES, NODES, PERSISTENT_VOLUMES, ROLE_BINDINGS, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS]);
+        const type = gen.pick([TENANTS, NAMESPACES, STORAGE_CLASSES, NODES, PERSISTENT_VOLUMES, PERSISTENT_VOLUME_CLAIMS, ROLE_BINDINGS, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS]);
         const existing = [...source.store(type).list()];
         if (existing.length > 0) source.apply(type, 'DELETED', gen.pick(existing));
         break;
