@@ -71,7 +71,9 @@ export async function serveList(res: ServerResponse, target: ReadTarget, options
   }
   if (requested && comparePositions(requested, view.position) > 0) resourceVersion = formatPosition(clock.now);
   const selecting = !options.labelSelector.empty || !options.fieldSelector.empty;
-  const binding = JSON.stringify([caller, view.scope.key, apiVersion, type.resource]);
+  // The view by its tenants and rules, not its member namespaces: a namespace created for the tenant
+  // between two pages adds a membership (its RoleBindings), and must not expire the list being read.
+  const binding = JSON.stringify([caller, view.scope.tenants, view.scope.rules.map((r) => r.key), apiVersion, type.resource]);
   let body: Buffer;
   if (options.continue) {
     body = render(target, snapshots.next(binding, options.continue, options.limit, !selecting));

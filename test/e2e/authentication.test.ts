@@ -4,6 +4,7 @@
 import * as assert from 'uvu/assert';
 import { createCertificateAuthority, issueCertificate } from '../../src/pki.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
+import { Tracker, trackTenant } from '../support/cluster-objects.ts';
 import { createTenant } from '../support/fixtures.ts';
 import { KubeHttp } from '../support/kube-http.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
@@ -13,6 +14,7 @@ import { suite } from '../support/suite.ts';
 interface Context {
   cp: ControlPlane;
   proxy: RunningProxy;
+  tracker: Tracker;
 }
 
 const test = suite<Context>('authentication and impersonation');
@@ -22,11 +24,15 @@ const ns = `auth-oil-${suffix}`;
 test.before(async (ctx) => {
   ctx.cp = await sharedControlPlane();
   ctx.proxy = await startProxy(ctx.cp, ['--token-cache-ttl', '5m']);
+  // Removed at the end: a tenant without a nodeSelector shares every node with every other tenant.
+  ctx.tracker = new Tracker(ctx.cp);
+  trackTenant(ctx.tracker, `auth-oil-${suffix}`, [ns]);
   await createTenant(ctx.cp.admin, { name: `auth-oil-${suffix}`, owners: [{ kind: 'User', name: 'alice' }], namespaces: [ns] });
 });
 
 test.after(async (ctx) => {
   await ctx.proxy?.stop();
+  await ctx.tracker?.removeAll();
 });
 
 function statusOf(body: string): { kind?: string; code?: number; reason?: string; message?: string } {

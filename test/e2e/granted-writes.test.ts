@@ -45,6 +45,9 @@ test.before(async (ctx) => {
   ctx.cp = await sharedControlPlane();
   ctx.tracker = new Tracker(ctx.cp);
   ctx.proxy = await startProxy(ctx.cp);
+  // A tenant without a nodeSelector has every node in its pool: no node would be this tenant's alone.
+  const unpooled = (await ctx.cp.admin.json<{ items: KubeObject[] }>('GET', '/apis/capsule.clastix.io/v1beta2/tenants')).items.filter((t) => !(t.spec as { nodeSelector?: object } | undefined)?.nodeSelector);
+  if (unpooled.length > 0) throw new Error(`tenants left by another test, sharing every node: ${unpooled.map((t) => t.metadata.name).join(', ')}`);
   await ctx.tracker.apply(
     node(NODE, { [POOL]: 'a' }),
     node(SHARED_NODE, { [POOL]: 'a', [ZONE]: 'z' }),

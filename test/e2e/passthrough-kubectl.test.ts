@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ControlPlane } from '../support/control-plane.ts';
-import { withoutAges } from '../support/cluster-objects.ts';
+import { Tracker, trackTenant, withoutAges } from '../support/cluster-objects.ts';
 import { createTenant } from '../support/fixtures.ts';
 import { kubectl, KubectlStream, type KubectlResult } from '../support/kubectl.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
@@ -18,6 +18,7 @@ interface Context {
   proxy: RunningProxy;
   direct: Record<string, string>;
   viaProxy: Record<string, string>;
+  tracker: Tracker;
 }
 
 const test = suite<Context>('kubectl through the proxy, as through the apiserver');
@@ -28,6 +29,10 @@ const gas = { tenant: `gas-${suffix}`, dev: `gas-dev-${suffix}` };
 test.before(async (ctx) => {
   ctx.cp = await sharedControlPlane();
   ctx.proxy = await startProxy(ctx.cp);
+  // Removed at the end: a tenant without a nodeSelector shares every node with every other tenant.
+  ctx.tracker = new Tracker(ctx.cp);
+  trackTenant(ctx.tracker, oil.tenant, [oil.dev, oil.prod]);
+  trackTenant(ctx.tracker, gas.tenant, [gas.dev]);
   await createTenant(ctx.cp.admin, { name: oil.tenant, owners: [{ kind: 'User', name: 'alice' }], namespaces: [oil.dev, oil.prod] });
   await createTenant(ctx.cp.admin, { name: gas.tenant, owners: [{ kind: 'Group', name: 'gas-admins' }], namespaces: [gas.dev] });
   const dir = mkdtempSync(path.join(tmpdir(), 'kubectl-passthrough-'));
@@ -42,6 +47,7 @@ test.before(async (ctx) => {
 
 test.after(async (ctx) => {
   await ctx.proxy?.stop();
+  await ctx.tracker?.removeAll();
 });
 
 
