@@ -13,9 +13,14 @@ import { TenantDirectory } from './tenancy/directory.ts';
 import type { Upstream } from './upstream.ts';
 import { Projections } from './views/projections.ts';
 import { RuleInformers } from './tenancy/rule-informers.ts';
+import { CapsuleCrds } from './tenancy/capsule-crds.ts';
 
 /** What every tenant answer depends on. */
-export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS, PERSISTENT_VOLUME_CLAIMS];
+/**
+ * What every tenant answer depends on. The CRDs too: they say which version of each Capsule kind to
+ * watch (a Tenant informer still at a version the cluster does not serve has seen nothing yet).
+ */
+export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS, PERSISTENT_VOLUME_CLAIMS, CUSTOM_RESOURCE_DEFINITIONS];
 const VIEW_COLLECT_INTERVAL_MS = 60_000;
 
 export interface EngineOptions {
@@ -34,6 +39,7 @@ export class TenantEngine {
   readonly served = new ServedTypes();
   readonly api: TenantApi;
   readonly ruleInformers: RuleInformers;
+  readonly capsuleCrds: CapsuleCrds;
   readonly #collector: NodeJS.Timeout;
   readonly #historyTrimmer: NodeJS.Timeout;
 
@@ -68,6 +74,7 @@ export class TenantEngine {
       isCustom: (type) => hub.reflector(CUSTOM_RESOURCE_DEFINITIONS)?.get(`${type.resource}.${type.group}`) !== undefined,
       fixed: [...TENANCY_TYPES, ...BUILT_IN_SERVED],
     });
+    this.capsuleCrds = new CapsuleCrds(hub.changes$, (type) => hub.reflector(type), (versions) => this.served.setVersions(TENANTS, versions), log);
     this.projections.onAccessChange({ prepare: () => {}, commit: () => this.ruleInformers.changed() });
     this.#collector = setInterval(() => this.projections.collectIdle(), VIEW_COLLECT_INTERVAL_MS);
     this.#collector.unref();
@@ -103,6 +110,7 @@ export class TenantEngine {
     clearInterval(this.#collector);
     clearInterval(this.#historyTrimmer);
     this.ruleInformers.stop();
+    this.capsuleCrds.stop();
     this.api.close();
     this.projections.stop();
     this.hub.stop();

@@ -45,7 +45,8 @@ class HttpStatusError extends Error {
 }
 
 export class Reflector {
-  readonly type: ResourceType;
+  /** The type at the version it is listed and watched at (retarget() may change the version). */
+  #type: ResourceType;
   readonly #upstream: Upstream;
   readonly #log: Logger;
   readonly #events = new Subject<ReflectorEvent>();
@@ -58,12 +59,40 @@ export class Reflector {
   #stopped = false;
   #current: { destroy(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #wakeUp: (() => void) | undefined;
+  /** Relist at the next turn of the loop, even though synced (the version to watch changed). */
+  #relistNeeded = false;
   readonly stats = { relists: 0, watches: 0, events: 0, failures: 0 };
 
   constructor(type: ResourceType, upstream: Upstream, log: Logger) {
-    this.type = type;
+    this.#type = type;
     this.#upstream = upstream;
     this.#log = log.child({ resource: qualifiedResource(type) });
+  }
+
+  get type(): ResourceType {
+    return this.#type;
+  }
+
+  /**
+   * Lists and watches at another version of the same resource from now on (a CRD's storage version
+   * changed). The objects held stay: the relist at the new version emits only what differs, so views and
+   * their watchers carry on. A type waiting as absent is tried at once.
+   */
+  retarget(type: ResourceType): void {
+    if (type.version === this.#type.version) return;
+    this.#log.info({ from: this.#type.version, to: type.version }, 'listing and watching another version');
+    this.#type = type;
+    this.#relistNeeded = true;
+    if (this.#state === 'absent') this.#state = 'starting';
+    this.#current?.destroy();
+    this.wake();
+  }
+
+  /** Ends a wait (backoff, or the slow retry of an absent type) now: e.g. its CRD was just installed. */
+  wake(): void {
+    clearTimeout(this.#timer);
+    this.#wakeUp?.();
   }
 
   get events$(): Observable<ReflectorEvent> {
@@ -115,7 +144,10 @@ export class Reflector {
   async #run(): Promise<void> {
     while (!this.#stopped) {
       try {
-        if (this.#state !== 'synced') await this.#relist();
+        if (this.#state !== 'synced' || this.#relistNeeded) {
+          this.#relistNeeded = false;
+          await this.#relist();
+        }
         await this.#watch();
         this.#failures = 0;
       } catch (err) {
@@ -125,8 +157,10 @@ export class Reflector {
           await this.#relistAfterExpiry();
           continue;
         }
-        if (err instanceof HttpStatusError && err.code === 404 && this.#state !== 'synced') {
+        if (err instanceof HttpStatusError && err.code === 404) {
           if (this.#state !== 'absent') this.#log.warn('resource not served upstream; retrying slowly');
+          // Served before (its CRD deleted): none of its objects exist any more.
+          if (this.#state === 'synced') this.#forgetAll();
           this.#state = 'absent';
           await this.#sleep(ABSENT_RETRY_MS);
           continue;
@@ -156,8 +190,22 @@ export class Reflector {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      this.#timer = setTimeout(resolve, ms);
+      const done = () => {
+        this.#wakeUp = undefined;
+        resolve();
+      };
+      this.#wakeUp = done;
+      this.#timer = setTimeout(done, ms);
     });
+  }
+
+  /** Every object held is gone (the type is no longer served): DELETED for each, at the last version seen. */
+  #forgetAll(): void {
+    const rv = Number(this.#resourceVersion) || 0;
+    for (const [key, previous] of this.#store) {
+      this.#store.delete(key);
+      this.#emit({ type: 'DELETED', object: previous, previous, rv });
+    }
   }
 
   /** Lists everything (paginated, one consistent snapshot) and emits the difference from the store. */
@@ -168,7 +216,7 @@ export class Reflector {
     do {
       const query = new URLSearchParams({ limit: String(LIST_PAGE_SIZE) });
       if (continueToken) query.set('continue', continueToken);
-      const page = (await this.#getJson(`${collectionPath(this.type)}?${query}`)) as { metadata?: { resourceVersion?: string; continue?: string }; items?: KubeObject[] };
+      const page = (await this.#getJson(`${collectionPath(this.#type)}?${query}`)) as { metadata?: { resourceVersion?: string; continue?: string }; items?: KubeObject[] };
       if (!listRv) listRv = page.metadata?.resourceVersion ?? '';
       for (const item of page.items ?? []) items.push(this.#typed(item));
       continueToken = page.metadata?.continue ?? '';
@@ -201,7 +249,8 @@ export class Reflector {
   /** Lists carry kind/apiVersion only on the list; watch events carry them on each object. */
   #typed(object: KubeObject): KubeObject {
     if (object.kind && object.apiVersion) return object;
-    return { kind: this.type.kind, apiVersion: this.type.group ? `${this.type.group}/${this.type.version}` : this.type.version, ...object };
+    const type = this.#type;
+    return { kind: type.kind, apiVersion: type.group ? `${type.group}/${type.version}` : type.version, ...object };
   }
 
   #emit(event: ReflectorEvent): void {
@@ -233,7 +282,7 @@ export class Reflector {
   async #watch(): Promise<void> {
     const timeoutSeconds = WATCH_TIMEOUT_MIN_S + Math.floor(Math.random() * WATCH_TIMEOUT_MIN_S);
     const query = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', resourceVersion: this.#resourceVersion, timeoutSeconds: String(timeoutSeconds) });
-    const res = await this.#open(`${collectionPath(this.type)}?${query}`, WATCH_IDLE_TIMEOUT_MS);
+    const res = await this.#open(`${collectionPath(this.#type)}?${query}`, WATCH_IDLE_TIMEOUT_MS);
     this.stats.watches++;
     if (res.statusCode !== 200) {
       const chunks: Buffer[] = [];

@@ -103,7 +103,7 @@ export async function answerSelfAccessReview(req: IncomingMessage, res: ServerRe
 export async function augmentRulesReview(req: IncomingMessage, res: ServerResponse, info: RequestInfo, scopeOf: ScopeOf, served: ResourceType[], upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'served' }> {
   const review = await readReview(req, info);
   const extraRules = served
-    .filter((t) => scopeOf(t.group, t.version, t.resource) !== undefined)
+    .filter((t) => scopeOf(t.group, '', t.resource) !== undefined)
     .map((t) => ({ verbs: READ_VERBS, apiGroups: [t.group], resources: [t.resource] }));
   return { code: await relay(res, info, review, upstream, identity, (answer) => {
     const status = (answer.status ??= {}) as { resourceRules?: unknown[] };

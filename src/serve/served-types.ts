@@ -10,6 +10,8 @@ const EXTRA_VERSIONS: Readonly<Record<string, readonly string[]>> = { [typeId(IN
 
 export class ServedTypes {
   readonly #types = new Map<string, ResourceType>();
+  /** Versions a type is served at, when its CRD says (Tenants: every version a `None` conversion serves). */
+  readonly #versions = new Map<string, readonly string[]>();
 
   constructor() {
     for (const type of BUILT_IN_SERVED) this.add(type);
@@ -23,12 +25,24 @@ export class ServedTypes {
     if (!BUILT_IN_SERVED.includes(type)) this.#types.delete(typeId(type));
   }
 
+  /** Serve `type` at exactly these versions (from one informer: the objects differ only in apiVersion). */
+  setVersions(type: ResourceType, versions: readonly string[]): void {
+    this.#versions.set(typeId(type), versions);
+  }
+
   /** The watched type for a request's group/version/resource, if the proxy serves that version. */
   resolve(group: string, version: string, resource: string): ResourceType | undefined {
     const type = this.#types.get(`${group}/${resource}`);
     if (!type) return undefined;
+    const versions = this.#versions.get(typeId(type));
+    if (versions) return versions.includes(version) ? type : undefined;
     if (type.version === version || EXTRA_VERSIONS[typeId(type)]?.includes(version)) return type;
     return undefined;
+  }
+
+  /** The versions a type is served at (its preferred one first). */
+  versionsOf(type: ResourceType): readonly string[] {
+    return this.#versions.get(typeId(type)) ?? [type.version, ...(EXTRA_VERSIONS[typeId(type)] ?? [])];
   }
 
   all(): IterableIterator<ResourceType> {

@@ -323,7 +323,7 @@ export class TenantApi {
   }
 
   #versionOf(group: string, resource: string): string {
-    for (const t of this.#deps.served.all()) if (t.group === group && t.resource === resource) return t.version;
+    for (const t of this.#deps.served.all()) if (t.group === group && t.resource === resource) return this.#deps.served.versionsOf(t)[0] ?? t.version;
     return '';
   }
 

@@ -55,6 +55,32 @@ export interface Tenant extends KubeObject {
   status?: { namespaces?: string[]; owners?: Owner[] };
 }
 
+/** The fields of older generations the model is read from. */
+interface LegacyTenantSpec extends TenantSpec {
+  /** v1alpha1: the one owner. */
+  owner?: Owner;
+  /** v1alpha1: the allowed ingress classes. */
+  ingressClasses?: SelectorAllowedList;
+}
+
+/**
+ * A Tenant of any generation as the one model the proxy reads (v1beta2's shape), by the fields present
+ * rather than its apiVersion (an object may be served under any version). v1alpha1: `spec.owner`,
+ * `spec.ingressClasses`, `spec.storageClasses`, `spec.nodeSelector`; v1beta1: `spec.owners[]` with
+ * proxySettings, `spec.ingressOptions.allowedClasses`, `spec.storageClasses`, `spec.priorityClasses`,
+ * `spec.nodeSelector`. Where generations overlap, the newer field wins when it is present:
+ * `owners` over `owner`, `ingressOptions.allowedClasses` over `ingressClasses`.
+ */
+export function normalizeTenant(tenant: Tenant): Tenant {
+  const spec = tenant.spec as LegacyTenantSpec | undefined;
+  if (!spec || (spec.owner === undefined && spec.ingressClasses === undefined)) return tenant;
+  const { owner, ingressClasses, ...rest } = spec;
+  const normalized: TenantSpec = { ...rest };
+  if (!normalized.owners?.length && owner) normalized.owners = [owner];
+  if (normalized.ingressOptions?.allowedClasses === undefined && ingressClasses) normalized.ingressOptions = { ...normalized.ingressOptions, allowedClasses: ingressClasses };
+  return { ...tenant, spec: normalized };
+}
+
 export interface ProxySetting extends KubeObject {
   spec?: { subjects?: (SubjectRef & { proxySettings?: ProxySettingGrant[]; clusterResources?: ClusterResourceSpec[] })[] };
 }

@@ -7,7 +7,7 @@
 // change at a time, in the informers' order.
 import type { KubeObject } from '../../streams/kube-object.ts';
 import type { Identity } from '../identity.ts';
-import { annotationGrants, compileClusterResource, grantedOperations, isProxyKind, subjectKey, TENANT_LABEL, type ClusterResourceRule, type GlobalProxySettings, type Operation, type Owner, type ProxyKind, type ProxySetting, type RoleBinding, type SubjectRef, type Tenant } from './capsule.ts';
+import { annotationGrants, compileClusterResource, grantedOperations, isProxyKind, normalizeTenant, subjectKey, TENANT_LABEL, type ClusterResourceRule, type GlobalProxySettings, type Operation, type Owner, type ProxyKind, type ProxySetting, type RoleBinding, type SubjectRef, type Tenant } from './capsule.ts';
 
 export type Grants = Map<ProxyKind, Set<Operation>>;
 
@@ -97,7 +97,8 @@ export class TenantDirectory {
 
   // ── updates: each returns the tenants whose views may have changed ──
 
-  setTenant(name: string, tenant: Tenant | undefined): Set<string> {
+  setTenant(name: string, given: Tenant | undefined): Set<string> {
+    const tenant = given && normalizeTenant(given);
     const previous = this.#tenants.get(name);
     for (const key of ownerKeys(previous)) removeFromIndex(this.#tenantsByOwner, key, name);
     if (tenant) {

@@ -54,6 +54,8 @@ export interface StartOptions {
    * kills the processes and removes the directory.
    */
   unref?: boolean;
+  /** The Tenant CRD to install (a file of test/support): another Capsule generation's. */
+  tenantCrd?: string;
 }
 
 export function ensureBinaries(log: (m: string) => void = () => {}): void {
@@ -121,7 +123,7 @@ export class ControlPlane {
       await cp.waitReady();
       cp.writeKubeconfig(path.join(dir, 'admin.kubeconfig'), cp.adminCredentials(), 'admin');
       if (options.controllerManager !== false) cp.#spawn('kube-controller-manager');
-      await cp.#bootstrap();
+      await cp.#bootstrap(options.tenantCrd);
     } catch (err) {
       await cp.stop();
       throw err;
@@ -290,9 +292,9 @@ export class ControlPlane {
     process.on('exit', this.#exitHook);
   }
 
-  async #bootstrap(): Promise<void> {
-    for (const file of ['tenants.capsule.clastix.io', 'proxysettings.capsule.clastix.io', 'globalproxysettings.capsule.clastix.io', 'gatewayclasses.gateway.networking.k8s.io']) {
-      for (const obj of readManifests(path.join(PROJECT_ROOT, 'test/support/crds', `${file}.yaml`))) await apply(this.admin, obj);
+  async #bootstrap(tenantCrd = 'crds/tenants.capsule.clastix.io.yaml'): Promise<void> {
+    for (const file of [tenantCrd, ...['proxysettings.capsule.clastix.io', 'globalproxysettings.capsule.clastix.io', 'gatewayclasses.gateway.networking.k8s.io'].map((f) => `crds/${f}.yaml`)]) {
+      for (const obj of readManifests(path.join(PROJECT_ROOT, 'test/support', file))) await apply(this.admin, obj);
     }
     for (const obj of readManifests(path.join(PROJECT_ROOT, 'deploy/rbac.yaml'))) await apply(this.admin, obj);
     await this.#waitEstablished(['tenants.capsule.clastix.io', 'proxysettings.capsule.clastix.io', 'globalproxysettings.capsule.clastix.io', 'gatewayclasses.gateway.networking.k8s.io']);
