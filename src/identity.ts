@@ -28,7 +28,3 @@ export function effectiveGroups(user: string, groups: readonly string[]): string
   if (user !== 'system:anonymous' && !result.includes('system:authenticated')) result.push('system:authenticated');
   return result;
 }
-
-export function describeIdentity(identity: Identity): string {
-  return identity.groups.length > 0 ? `${identity.user} [${identity.groups.join(',')}]` : identity.user;
-}

@@ -52,6 +52,8 @@ export class TenantProxy {
   readonly #shutdown = new AbortController();
   readonly #upgrades = new Set<Duplex>();
   #inFlight = 0;
+  /** Told when the last in-flight request ends (shutdown waits for it). */
+  #drained: (() => void) | undefined;
 
   private constructor(config: Config, deps: ProxyDependencies, tls: ServingTls) {
     this.config = config;
@@ -168,7 +170,7 @@ export class TenantProxy {
       sendStatus(res, status, {}, identity ? TenantApi.statusBody(status, req.headers.accept) : `${JSON.stringify(status)}\n`);
       code = status.code;
     } finally {
-      this.#inFlight--;
+      if (--this.#inFlight === 0) this.#drained?.();
     }
     const seconds = (performance.now() - started) / 1000;
     this.metrics.requests.inc({ verb: info.verb, route, code: String(code) });
@@ -246,8 +248,11 @@ export class TenantProxy {
     this.#tls.close();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
-    const deadline = Date.now() + graceMs;
-    while (this.#inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (this.#inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise<void>((resolve) => (this.#drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
     this.#server.closeAllConnections();
     for (const socket of this.#upgrades) socket.destroy();
     await closed;

@@ -33,6 +33,8 @@ export function comparePositions(a: Position, b: Position): number {
 /** Assigns positions to processed events in processing order. */
 export class EventClock {
   #now: Position = ZERO;
+  /** Who waits for the clock to reach a position (few at a time: requests ahead of the informers). */
+  readonly #waiters = new Set<{ position: Position; done: (reached: boolean) => void }>();
 
   get now(): Position {
     return this.#now;
@@ -41,11 +43,40 @@ export class EventClock {
   /** The position of an event of upstream revision `rv`, processed now. */
   next(rv: number): Position {
     this.#now = rv > this.#now.rv ? { rv, seq: 0 } : { rv: this.#now.rv, seq: this.#now.seq + 1 };
+    this.#release();
     return this.#now;
   }
 
   /** A bookmark or list of revision `rv`: moves the clock forward without an event. */
   advance(rv: number): void {
-    if (rv > this.#now.rv) this.#now = { rv, seq: 0 };
+    if (rv > this.#now.rv) {
+      this.#now = { rv, seq: 0 };
+      this.#release();
+    }
+  }
+
+  /**
+   * Resolves true once the clock has reached `position` (at once if it has), false after `timeoutMs`:
+   * the watch cache's condition variable, not a poll.
+   */
+  waitFor(position: Position, timeoutMs: number): Promise<boolean> {
+    if (comparePositions(position, this.#now) <= 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = {
+        position,
+        done: (reached: boolean) => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(false), timeoutMs);
+      this.#waiters.add(waiter);
+    });
+  }
+
+  #release(): void {
+    if (this.#waiters.size === 0) return;
+    for (const waiter of [...this.#waiters]) if (comparePositions(waiter.position, this.#now) <= 0) waiter.done(true);
   }
 }

@@ -2,7 +2,7 @@
 // object JSON, list item JSON (built-in lists omit kind/apiVersion per item), watch event lines, list
 // bodies and Tables. Caches hang off the (immutable) objects in WeakMaps, so they die with them.
 import type { KubeObject } from '../../streams/kube-object.ts';
-import { groupVersion, type ResourceType } from '../../streams/resource-type.ts';
+import type { ResourceType } from '../../streams/resource-type.ts';
 import type { TablePrinter } from '../table/printers.ts';
 import { tableFor, type IncludeObject } from '../table/table.ts';
 
@@ -121,7 +121,3 @@ const STRUCT_FIELDS: Readonly<Record<string, Record<string, unknown>>> = {
   Node: { spec: {}, status: { daemonEndpoints: { kubeletEndpoint: { Port: 0 } }, nodeInfo: { machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: '', containerRuntimeVersion: '', kubeletVersion: '', kubeProxyVersion: '', operatingSystem: '', architecture: '' } } },
   PersistentVolume: { spec: {}, status: {} },
 };
-
-export function servedApiVersion(type: ResourceType, requestedVersion: string): string {
-  return groupVersion({ group: type.group, version: requestedVersion || type.version });
-}

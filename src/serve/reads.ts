@@ -1,7 +1,6 @@
 // LIST, GET and WATCH answered from a view, with the apiserver's wire semantics: selectors,
 // resourceVersion / resourceVersionMatch, limit / continue, Table or JSON, watch resume and 410s.
 import type { ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { comparePositions, formatPosition, parsePosition, type EventClock, type Position } from '../../streams/position.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
@@ -48,11 +47,7 @@ export async function awaitPosition(resourceVersion: string, clock: EventClock):
     parseResourceVersion(resourceVersion); // throws the apiserver's error
     throw new StatusError(500, '', `invalid resource version: ${resourceVersion}`);
   }
-  const deadline = Date.now() + TOO_LARGE_WAIT_MS;
-  while (comparePositions(position, clock.now) > 0) {
-    if (Date.now() >= deadline) throw tooLarge(resourceVersion, clock.now);
-    await sleep(20);
-  }
+  if (!(await clock.waitFor(position, TOO_LARGE_WAIT_MS))) throw tooLarge(resourceVersion, clock.now);
   return position;
 }
 
@@ -120,7 +115,6 @@ export interface WatchStart {
   accept: () => WatchSink | Promise<WatchSink>;
   hub: WatchHub;
   clock: EventClock;
-  identityKey: string;
 }
 
 /**
@@ -144,7 +138,6 @@ export async function startWatch(start: WatchStart): Promise<Watcher> {
       fieldSelector: options.fieldSelector,
       bookmarks: options.allowWatchBookmarks,
       deadlineMs: Date.now() + timeoutMs,
-      identityKey: start.identityKey,
     },
     requested ?? target.view.position,
     (w) => hub.remove(w),

@@ -257,7 +257,7 @@ export class TenantApi {
       res.flushHeaders();
       return new HttpWatchSink(res);
     };
-    const watcher = await startWatch({ target, options, accept, hub: this.watchHub, clock: this.#deps.clock, identityKey: this.identityKey(identity) });
+    const watcher = await startWatch({ target, options, accept, hub: this.watchHub, clock: this.#deps.clock });
     this.#watcherIdentity.set(watcher, identity);
     await new Promise<void>((resolve) => (watcher.closed ? resolve() : res.once('close', () => resolve())));
     watcher.close();
@@ -283,7 +283,7 @@ export class TenantApi {
     const view: View = this.#deps.projections.view(target.scope);
     const readTarget: ReadTarget = { type: target.type, apiVersion: groupVersion({ group: target.type.group, version: info.apiVersion }), view, printer: undefined, includeObject: 'Metadata' };
     const accept = async () => new WebSocketWatchSink(await this.#acceptWebSocket(req, socket, head));
-    const watcher = await startWatch({ target: readTarget, options, accept, hub: this.watchHub, clock: this.#deps.clock, identityKey: this.identityKey(identity) });
+    const watcher = await startWatch({ target: readTarget, options, accept, hub: this.watchHub, clock: this.#deps.clock });
     this.#watcherIdentity.set(watcher, identity);
     return true;
   }

@@ -54,10 +54,6 @@ export class WatchHub {
     this.#watchers.delete(watcher);
   }
 
-  watchers(): IterableIterator<Watcher> {
-    return this.#watchers.values();
-  }
-
   tick(now: number): void {
     const clockNow = this.#clock();
     for (const watcher of this.#watchers) watcher.tick(now, clockNow, BOOKMARK_IDLE_MS, FINAL_BOOKMARK_LEAD_MS);

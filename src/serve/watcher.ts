@@ -30,8 +30,6 @@ export interface WatcherOptions {
   fieldSelector: FieldSelector;
   bookmarks: boolean;
   deadlineMs: number;
-  /** Identity key, to regroup watchers when access changes. */
-  identityKey: string;
 }
 
 /** How long a client that stopped reading gets to take its final ERROR event before it is dropped. */

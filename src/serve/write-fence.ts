@@ -2,19 +2,24 @@
 // labelling or deleting a namespace) is acknowledged by the apiserver slightly before its watch event
 // reaches the proxy's informer. After such a write, reads of that type wait (bounded) until the
 // informer has received a newer event, so `kubectl create ns x; kubectl get ns` shows x.
-import { setTimeout as sleep } from 'node:timers/promises';
+//
+// Forwarded writes stream through unparsed (and may be protobuf; a DELETE's Status carries no
+// resourceVersion), so the fence cannot wait for the write's own version: it waits for the informer's
+// next event after the acknowledgement, told by the reflector's event stream rather than polled.
+import { filter, firstValueFrom, timeout } from 'rxjs';
 import type { Reflector } from '../../streams/reflector.ts';
 import { typeId, type ResourceType } from '../../streams/resource-type.ts';
 
 const MAX_WAIT_MS = 1_000;
-const POLL_MS = 5;
 
 export class WriteFence {
-  readonly #pending = new Map<string, { events: number; at: number }>();
+  readonly #pending = new Map<string, { events: number; at: number; next: Promise<unknown> }>();
 
   /** A write of `type` was acknowledged upstream just now. */
   note(type: ResourceType, reflector: Reflector | undefined): void {
-    if (reflector) this.#pending.set(typeId(type), { events: reflector.stats.events, at: Date.now() });
+    if (!reflector) return;
+    const next = firstValueFrom(reflector.events$.pipe(filter((e) => e.type !== 'SYNCED'), timeout({ first: MAX_WAIT_MS }))).catch(() => undefined);
+    this.#pending.set(typeId(type), { events: reflector.stats.events, at: Date.now(), next });
   }
 
   /** Waits until the informer has seen an event after the last acknowledged write (bounded). */
@@ -22,7 +27,7 @@ export class WriteFence {
     const id = typeId(type);
     const pending = this.#pending.get(id);
     if (!pending || !reflector) return;
-    while (reflector.stats.events <= pending.events && Date.now() - pending.at < MAX_WAIT_MS) await sleep(POLL_MS);
+    if (reflector.stats.events <= pending.events && Date.now() - pending.at < MAX_WAIT_MS) await pending.next;
     if (this.#pending.get(id) === pending) this.#pending.delete(id);
   }
 }

@@ -301,7 +301,7 @@ test(`views equal a brute-force recomputation after each of ${STEPS} random step
       const allowed = bruteView(state, id, type);
       return allowed?.has(object.metadata.name ?? '') ? undefined : `step ${step}: ${id.user} was sent ${eventType} ${type.resource}/${object.metadata.name} outside its view`;
     });
-    const watcher = new Watcher(view, sink, { type, apiVersion: 'v1', printer: undefined, includeObject: 'Metadata', labelSelector: EVERYTHING, fieldSelector: { matches: () => true, empty: true, exactName: undefined } as never, bookmarks: false, deadlineMs: Number.MAX_SAFE_INTEGER, identityKey: id.user }, view.position, (w) => hub.remove(w));
+    const watcher = new Watcher(view, sink, { type, apiVersion: 'v1', printer: undefined, includeObject: 'Metadata', labelSelector: EVERYTHING, fieldSelector: { matches: () => true, empty: true, exactName: undefined } as never, bookmarks: false, deadlineMs: Number.MAX_SAFE_INTEGER }, view.position, (w) => hub.remove(w));
     identityOf.set(watcher, id);
     hub.add(watcher);
     watcher.startWithInitialEvents(false, view.position);
