@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { Identity } from './identity.ts';
-import { endSocketWithStatus } from './status.ts';
+import { endSocketWithStatus, failure } from './status.ts';
 import type { Upstream } from './upstream.ts';
 
 /** Answers an upgrade request with a Status error on the raw socket, then closes it. */
@@ -78,7 +78,7 @@ export async function relayUpgrade(req: IncomingMessage, socket: Duplex, head: B
 
     upstreamReq.on('error', (err) => {
       socket.off('close', clientGone);
-      rejectUpgrade(socket, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `error trying to reach the API server: ${err.message}`, reason: 'BadGateway', code: 502 });
+      rejectUpgrade(socket, failure(502, 'BadGateway', `error trying to reach the API server: ${err.message}`));
       resolve(502);
     });
     upstreamReq.end();

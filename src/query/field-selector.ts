@@ -15,7 +15,7 @@
 // every other cluster-scoped built-in (storage/ingress/priority/runtime classes…) and cluster-scoped custom
 // resources {metadata.name}; namespaced ones add metadata.namespace. A field missing from the set reads as
 // "" — so on storageclasses `metadata.namespace=` selects everything and `metadata.namespace=x` nothing.
-import { StatusError } from '../status.ts';
+import { badRequest } from '../status.ts';
 import { compareBytes, goQuote } from './go-strconv.ts';
 
 export interface FieldRequirement {
@@ -36,7 +36,6 @@ export interface FieldSelector {
   toString(): string;
 }
 
-const badRequest = (message: string): StatusError => new StatusError(400, 'BadRequest', message);
 
 // ── syntax (fields.ParseSelector) ──
 

@@ -13,7 +13,7 @@
 // apiserver's with the WatchList feature on (watch: requires resourceVersionMatch=NotOlderThan, which is
 // then allowed; list: "sendInitialEvents is forbidden for list"); when absent, it is exactly 1.20's, where
 // any resourceVersionMatch on a watch is forbidden. Legacy `/watch/` paths are the caller's business.
-import { StatusError, type StatusDetails } from '../status.ts';
+import { badRequest, StatusError, type StatusDetails } from '../status.ts';
 import { bindFieldSelector, parseFieldTerms, type FieldSelector } from './field-selector.ts';
 import { goQuote, parseInt64, parseUint64 } from './go-strconv.ts';
 import { parseLabelSelector, type LabelSelector } from './label-selector.ts';
@@ -102,7 +102,7 @@ function int64Param(query: URLSearchParams, name: string): number | undefined {
   try {
     return Number(parseInt64(value));
   } catch (err) {
-    throw new StatusError(400, 'BadRequest', (err as Error).message);
+    throw badRequest((err as Error).message);
   }
 }
 
@@ -122,7 +122,7 @@ export function parseListOptions(query: URLSearchParams, group: string, resource
   try {
     labelSelector = parseLabelSelector(param('labelSelector'));
   } catch (err) {
-    throw new StatusError(400, 'BadRequest', (err as Error).message);
+    throw badRequest((err as Error).message);
   }
   const fieldTerms = parseFieldTerms(param('fieldSelector'));
 
@@ -133,7 +133,7 @@ export function parseListOptions(query: URLSearchParams, group: string, resource
 
   const includeObject = param('includeObject');
   if (shape.table === true && !INCLUDE_OBJECT.includes(includeObject)) {
-    throw new StatusError(400, 'BadRequest', `Unable to convert to Table as requested: includeObject: Invalid value: ${goQuote(includeObject)}: must be 'Metadata', 'Object', 'None', or empty`);
+    throw badRequest(`Unable to convert to Table as requested: includeObject: Invalid value: ${goQuote(includeObject)}: must be 'Metadata', 'Object', 'None', or empty`);
   }
   return {
     labelSelector,

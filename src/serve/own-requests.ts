@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import { resourcePath, type RequestInfo } from '../request-info.ts';
-import { StatusError } from '../status.ts';
+import { badRequest, StatusError } from '../status.ts';
 
 /** The apiserver's limit on a request body (3 MiB, `Request entity too large: limit is 3145728`). */
 export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
@@ -81,7 +81,7 @@ export function parseJsonBody(body: Buffer, what: string): unknown {
   try {
     return JSON.parse(body.toString('utf8')) as unknown;
   } catch (err) {
-    throw new StatusError(400, 'BadRequest', `${what}: the body is not valid JSON: ${(err as Error).message}`);
+    throw badRequest(`${what}: the body is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -90,7 +90,7 @@ export function parseYamlBody(body: Buffer, what: string): unknown {
   try {
     return parseYaml(body.toString('utf8'), { uniqueKeys: true, maxAliasCount: 0, schema: 'core' }) as unknown;
   } catch (err) {
-    throw new StatusError(400, 'BadRequest', `${what}: the body is not valid YAML: ${(err as Error).message.split('\n')[0] ?? ''}`);
+    throw badRequest(`${what}: the body is not valid YAML: ${(err as Error).message.split('\n')[0] ?? ''}`);
   }
 }
 

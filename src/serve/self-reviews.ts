@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { effectiveGroups, type Identity } from '../identity.ts';
 import { impersonationHeaders } from '../impersonation.ts';
 import type { RequestInfo } from '../request-info.ts';
-import { StatusError } from '../status.ts';
+import { badRequest, StatusError } from '../status.ts';
 import type { Scope } from '../tenancy/scope.ts';
 import { parseUpstreamJson, type Upstream } from '../upstream.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
@@ -37,7 +37,7 @@ async function readReview(req: IncomingMessage, info: RequestInfo): Promise<{ bo
   if (mediaType !== 'application/json' && mediaType !== 'application/yaml') {
     throw new StatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf');
   }
-  const unrecognized = (reason: string) => new StatusError(400, 'BadRequest', `the object provided is unrecognized (must be of type ${REVIEW_KINDS[info.resource] ?? 'Review'}): couldn't get version/kind; ${reason}`);
+  const unrecognized = (reason: string) => badRequest(`the object provided is unrecognized (must be of type ${REVIEW_KINDS[info.resource] ?? 'Review'}): couldn't get version/kind; ${reason}`);
   let json: unknown;
   try {
     json = mediaType === 'application/yaml' ? parseYamlBody(body, 'yaml') : JSON.parse(body.toString('utf8'));

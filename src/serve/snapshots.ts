@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { goQuote } from '../query/go-strconv.ts';
-import { StatusError } from '../status.ts';
+import { badRequest, StatusError } from '../status.ts';
 
 const SNAPSHOT_TTL_MS = 5 * 60_000;
 const MAX_SNAPSHOTS = 2_000;
@@ -79,7 +79,7 @@ export class ListSnapshots {
   }
 }
 
-const invalid = (why: string) => new StatusError(400, 'BadRequest', `invalid continue token: continue key is not valid: ${why}`);
+const invalid = (why: string) => badRequest(`invalid continue token: continue key is not valid: ${why}`);
 
 /** Go's base64.RawURLEncoding.DecodeString, with its error. */
 function decodeBase64Url(token: string): Buffer {

@@ -10,7 +10,7 @@ import type { Identity } from '../identity.ts';
 import type { Logger } from '../log.ts';
 import { parseListOptions, type ListOptions } from '../query/list-options.ts';
 import type { RequestInfo } from '../request-info.ts';
-import { StatusError, type Status } from '../status.ts';
+import { badRequest, StatusError, type Status } from '../status.ts';
 import { isTenantUser, type Access, type TenantDirectory } from '../tenancy/directory.ts';
 import { GRANTED_KINDS, isVisible, scopeFor, type Scope } from '../tenancy/scope.ts';
 import type { Projections } from '../views/projections.ts';
@@ -58,7 +58,7 @@ const ACCESS_CACHE_SIZE = 10_000;
 const WEBSOCKET_MAX_PAYLOAD_BYTES = 4 * 1024;
 
 function nonCanonical(): StatusError {
-  return new StatusError(400, 'BadRequest', 'the request path is not canonical (an empty, "." or ".." segment, a percent escape, "\\", "#" or ";" before the subresource, or a trailing "/"): tenant-proxy answers and performs requests only at the exact path of the object they name');
+  return badRequest('the request path is not canonical (an empty, "." or ".." segment, a percent escape, "\\", "#" or ";" before the subresource, or a trailing "/"): tenant-proxy answers and performs requests only at the exact path of the object they name');
 }
 const NOT_ACCEPTABLE = '406: Not Acceptable';
 
@@ -79,7 +79,7 @@ function notAcceptableMessage(type: ResourceType, accept: string | undefined): s
  */
 function namedWatch(options: ListOptions, info: RequestInfo): ListOptions {
   if (info.verb !== 'watch' || !info.name || options.fieldSelector.exactName === info.name) return options;
-  if (!options.fieldSelector.empty) throw new StatusError(400, 'BadRequest', 'fieldSelector metadata.name doesn\'t match requested name');
+  if (!options.fieldSelector.empty) throw badRequest('fieldSelector metadata.name doesn\'t match requested name');
   const name = info.name;
   return { ...options, fieldSelector: { ...options.fieldSelector, empty: false, exactName: name, matches: (o: { metadata?: { name?: string } }) => o.metadata?.name === name } as ListOptions['fieldSelector'] };
 }

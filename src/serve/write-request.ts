@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import type { RequestInfo } from '../request-info.ts';
-import { StatusError } from '../status.ts';
+import { badRequest, StatusError } from '../status.ts';
 import { APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, isPlainObject, mediaTypeOf, parseJsonBody, parseYamlBody, readRequestBody, upstreamUrl } from './own-requests.ts';
 
 export type WriteVerb = 'update' | 'patch' | 'delete';
@@ -34,7 +34,7 @@ function protobufRefused(): StatusError {
 }
 
 function unrecognized(type: ResourceType, reason: string): StatusError {
-  return new StatusError(400, 'BadRequest', `the object provided is unrecognized (must be of type ${type.kind}): ${reason}`);
+  return badRequest(`the object provided is unrecognized (must be of type ${type.kind}): ${reason}`);
 }
 
 /** A JSON or YAML object body, as the apiserver's decoders read PUT and DELETE bodies. */
@@ -88,12 +88,12 @@ function parsePatch(patchType: string, body: Buffer): unknown {
   }
   if (patchType === APPLY_PATCH) {
     const config = parseYamlBody(body, 'error decoding YAML');
-    if (!isPlainObject(config)) throw new StatusError(400, 'BadRequest', 'error decoding YAML: the body is not an object');
+    if (!isPlainObject(config)) throw badRequest('error decoding YAML: the body is not an object');
     return config;
   }
   const patch = parseJsonBody(body, 'patch');
-  if (patchType === JSON_PATCH && !Array.isArray(patch)) throw new StatusError(400, 'BadRequest', 'json: cannot unmarshal object into Go value of type jsonpatch.Patch');
-  if (patchType === STRATEGIC_MERGE_PATCH && !isPlainObject(patch)) throw new StatusError(400, 'BadRequest', 'the strategic merge patch is not a JSON object');
+  if (patchType === JSON_PATCH && !Array.isArray(patch)) throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+  if (patchType === STRATEGIC_MERGE_PATCH && !isPlainObject(patch)) throw badRequest('the strategic merge patch is not a JSON object');
   return patch;
 }
 
