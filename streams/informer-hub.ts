@@ -6,8 +6,7 @@
 // Types named only by clusterResources rules are acquired and released (reference counted): their
 // reflector starts with the first rule naming them and stops with the last.
 import { Subject, type Observable, type Subscription } from 'rxjs';
-import type { Logger } from '../src/log.ts';
-import type { Upstream } from '../src/upstream.ts';
+import type { RequestSource, StreamLog } from './ports.ts';
 import type { KubeObject } from './kube-object.ts';
 import { EventClock, type Position } from './position.ts';
 import { Reflector, type ChangeType } from './reflector.ts';
@@ -37,13 +36,13 @@ interface Entry {
 
 export class InformerHub {
   readonly clock = new EventClock();
-  readonly #upstream: Upstream;
-  readonly #log: Logger;
+  readonly #upstream: RequestSource;
+  readonly #log: StreamLog;
   readonly #entries = new Map<string, Entry>();
   readonly #changes = new Subject<Change>();
   readonly #progress = new Subject<Progress>();
 
-  constructor(upstream: Upstream, log: Logger) {
+  constructor(upstream: RequestSource, log: StreamLog) {
     this.#upstream = upstream;
     this.#log = log;
   }

@@ -12,8 +12,7 @@
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { Subject, type Observable } from 'rxjs';
-import type { Logger } from '../src/log.ts';
-import type { Upstream } from '../src/upstream.ts';
+import type { RequestSource, StreamLog } from './ports.ts';
 import { objectKey, resourceVersionOf, withResourceVersion, type KubeObject } from './kube-object.ts';
 import { collectionPath, qualifiedResource, type ResourceType } from './resource-type.ts';
 
@@ -47,8 +46,8 @@ class HttpStatusError extends Error {
 export class Reflector {
   /** The type at the version it is listed and watched at (retarget() may change the version). */
   #type: ResourceType;
-  readonly #upstream: Upstream;
-  readonly #log: Logger;
+  readonly #upstream: RequestSource;
+  readonly #log: StreamLog;
   readonly #events = new Subject<ReflectorEvent>();
   readonly #store = new Map<string, KubeObject>();
   #state: ReflectorState = 'starting';
@@ -64,7 +63,7 @@ export class Reflector {
   #relistNeeded = false;
   readonly stats = { relists: 0, watches: 0, events: 0, failures: 0 };
 
-  constructor(type: ResourceType, upstream: Upstream, log: Logger) {
+  constructor(type: ResourceType, upstream: RequestSource, log: StreamLog) {
     this.#type = type;
     this.#upstream = upstream;
     this.#log = log.child({ resource: qualifiedResource(type) });

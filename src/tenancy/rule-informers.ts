@@ -6,7 +6,6 @@ import type { Logger } from '../log.ts';
 import { parseUpstreamJson, type Upstream } from '../upstream.ts';
 import type { InformerHub } from '../../streams/informer-hub.ts';
 import { typeId, type ResourceType } from '../../streams/resource-type.ts';
-import type { ServedTypes } from '../serve/served-types.ts';
 import { ruleMatches, type ClusterResourceRule } from './capsule.ts';
 
 const DISCOVERY_TTL_MS = 60_000;
@@ -21,7 +20,8 @@ interface DiscoveryResource {
 
 export class RuleInformers {
   readonly #hub: InformerHub;
-  readonly #served: ServedTypes;
+  /** Where the proxy's answers are told which rule-named types it now serves, and stops serving. */
+  readonly #served: { add(type: ResourceType): void; remove(type: ResourceType): void };
   readonly #upstream: Upstream;
   readonly #log: Logger;
   readonly #rules: () => ClusterResourceRule[];
@@ -32,7 +32,7 @@ export class RuleInformers {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> = Promise.resolve();
 
-  constructor(options: { hub: InformerHub; served: ServedTypes; upstream: Upstream; log: Logger; rules: () => ClusterResourceRule[]; isCustom: (type: ResourceType) => boolean; fixed: readonly ResourceType[] }) {
+  constructor(options: { hub: InformerHub; served: { add(type: ResourceType): void; remove(type: ResourceType): void }; upstream: Upstream; log: Logger; rules: () => ClusterResourceRule[]; isCustom: (type: ResourceType) => boolean; fixed: readonly ResourceType[] }) {
     this.#hub = options.hub;
     this.#served = options.served;
     this.#upstream = options.upstream;
