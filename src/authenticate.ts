@@ -113,7 +113,7 @@ export class Authenticator {
     if (now < peer.validFromMs || now > peer.validToMs) throw unauthorized();
     const ca = this.#options.clientCa?.();
     if (ca && ca.generation !== peer.checkedGeneration) {
-      if (!issuedByAny(peer.chain, ca.certificates)) throw unauthorized();
+      if (!issuedByAny(peerChain(peer.socket), ca.certificates)) throw unauthorized();
       peer.checkedGeneration = ca.generation;
     }
     return peer.identity;
@@ -124,8 +124,7 @@ interface Peer {
   identity: Identity;
   validFromMs: number;
   validToMs: number;
-  /** The client's certificate and the intermediates it sent, leaf first. */
-  chain: X509Certificate[];
+  socket: TLSSocket;
   /** The client CA generation the chain was last verified against (the handshake's: 0). */
   checkedGeneration: number;
 }
@@ -135,18 +134,25 @@ const peerOfSocket = new WeakMap<TLSSocket, Peer | null>();
 
 function readPeer(socket: TLSSocket): Peer | null {
   if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return null;
-  const detailed = socket.getPeerCertificate(true);
-  const subject = detailed.subject as unknown as Record<string, string | string[] | undefined> | undefined;
+  const certificate = socket.getPeerCertificate();
+  const subject = certificate.subject as unknown as Record<string, string | string[] | undefined> | undefined;
   const cn = first(subject?.CN);
-  if (!cn || !detailed.raw) return null;
+  if (!cn) return null;
+  return { identity: { user: cn, groups: all(subject?.O), extra: {} }, validFromMs: Date.parse(certificate.valid_from), validToMs: Date.parse(certificate.valid_to), socket, checkedGeneration: 0 };
+}
+
+/**
+ * The client's certificate and the intermediates it sent, leaf first: parsed only when a CA reload asks
+ * for a new check (thousands of connections a second must not each pay for X.509 parsing).
+ */
+function peerChain(socket: TLSSocket): X509Certificate[] {
   const chain: X509Certificate[] = [];
   const seen = new Set<string>();
-  for (let c: DetailedPeerCertificate | undefined = detailed; c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+  for (let c: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true); c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
     seen.add(c.fingerprint256);
     chain.push(new X509Certificate(c.raw));
   }
-  const leaf = chain[0] as X509Certificate;
-  return { identity: { user: cn, groups: all(subject?.O), extra: {} }, validFromMs: Date.parse(leaf.validFrom), validToMs: Date.parse(leaf.validTo), chain, checkedGeneration: 0 };
+  return chain;
 }
 
 /** Some certificate of the chain is signed by one of the CAs (the chain itself was verified at the handshake). */
