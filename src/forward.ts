@@ -20,8 +20,6 @@ export interface ForwardOptions {
   shutdown?: AbortSignal;
   /** The request is a watch (its answer streams until the server or the client ends it). */
   watch?: boolean;
-  /** Send as the proxy's own identity, without impersonation (writes a tenant grant allows). */
-  asProxy?: boolean;
 }
 
 const NEWLINE = 0x0a;
@@ -29,7 +27,7 @@ const NEWLINE = 0x0a;
 /** Resolves with the status sent to the client once the exchange is over (finished or aborted). */
 export async function forward(req: IncomingMessage, res: ServerResponse, identity: Identity, options: ForwardOptions): Promise<number> {
   const { upstream, timeoutMs, shutdown } = options;
-  const requestOptions = await upstream.requestOptions(req.method ?? 'GET', req.url ?? '/', upstreamRequestHeaders(req, options.asProxy ? undefined : identity));
+  const requestOptions = await upstream.requestOptions(req.method ?? 'GET', req.url ?? '/', upstreamRequestHeaders(req, identity));
   return new Promise<number>((resolve) => {
     let settled = false;
     const settle = (code: number) => {

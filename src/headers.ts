@@ -27,7 +27,7 @@ function isRequestHeaderIdentity(name: string): boolean {
  * they can never remove the impersonation headers the proxy adds. For upgrades, Connection/Upgrade are
  * kept and a bearer-token websocket subprotocol is removed from the offered list.
  */
-export function upstreamRequestHeaders(req: IncomingMessage, identity: Identity | undefined, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
+export function upstreamRequestHeaders(req: IncomingMessage, identity: Identity, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
   const named = connectionTokens(req.headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const [name, values] of Object.entries(req.headersDistinct)) {
@@ -46,8 +46,9 @@ export function upstreamRequestHeaders(req: IncomingMessage, identity: Identity 
       else delete out['sec-websocket-protocol'];
     }
   }
-  // No identity: the request runs as the proxy itself (a write a tenant grant allows).
-  return identity ? { ...out, ...impersonationHeaders(identity) } : out;
+  // Always as the caller: what the proxy sends as itself is rebuilt from the parsed request
+  // (serve/own-requests.ts), never these raw headers.
+  return { ...out, ...impersonationHeaders(identity) };
 }
 
 /** The upstream response's headers minus hop-by-hop ones, for the client. */

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { filter, firstValueFrom, map, timeout } from 'rxjs';
 import { resourceVersionOf, type KubeObject } from '../../streams/kube-object.ts';
 import type { Reflector } from '../../streams/reflector.ts';
+import { qualifiedResource } from '../../streams/resource-type.ts';
 import type { Identity } from '../identity.ts';
 import type { Logger } from '../log.ts';
 import type { RequestInfo } from '../request-info.ts';
@@ -67,7 +68,7 @@ function userAgent(req: IncomingMessage): string | undefined {
 
 function forbidden(write: GrantedWrite, violations: Violation[]): StatusError {
   const { info } = write;
-  const what = `${info.apiGroup ? `${info.resource}.${info.apiGroup}` : info.resource} "${info.name}"`;
+  const what = `${qualifiedResource({ group: info.apiGroup, resource: info.resource })} "${info.name}"`;
   return new StatusError(403, 'Forbidden', `${what} is forbidden: tenant-proxy: the tenant's ${info.verb === 'delete' ? 'Delete' : 'Update'} grant does not cover this change: ${violations.map((v) => v.message).join('; ')}`, {
     name: info.name,
     group: info.apiGroup || undefined,
@@ -78,7 +79,7 @@ function forbidden(write: GrantedWrite, violations: Violation[]): StatusError {
 
 function conflict(write: GrantedWrite, message: string): StatusError {
   const { info } = write;
-  return new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${info.apiGroup ? `${info.resource}.${info.apiGroup}` : info.resource} "${info.name}": ${message}`, { name: info.name, group: info.apiGroup || undefined, kind: info.resource });
+  return new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource({ group: info.apiGroup, resource: info.resource })} "${info.name}": ${message}`, { name: info.name, group: info.apiGroup || undefined, kind: info.resource });
 }
 
 async function deleteChecked(write: GrantedWrite, parsed: WriteRequest): Promise<UpstreamResponse> {

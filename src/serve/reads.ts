@@ -68,7 +68,8 @@ export async function serveList(res: ServerResponse, target: ReadTarget, options
   const selecting = !options.labelSelector.empty || !options.fieldSelector.empty;
   // The view by its tenants and rules, not its member namespaces: a namespace created for the tenant
   // between two pages adds a membership (its RoleBindings), and must not expire the list being read.
-  const binding = JSON.stringify([caller, view.scope.tenants, view.scope.rules.map((r) => r.key), apiVersion, type.resource]);
+  const paging = options.continue !== '' || options.limit > 0;
+  const binding = paging ? JSON.stringify([caller, view.scope.tenants, view.scope.rules.map((r) => r.key), apiVersion, type.resource]) : '';
   let body: Buffer;
   if (options.continue) {
     body = render(target, snapshots.next(binding, options.continue, options.limit, !selecting));

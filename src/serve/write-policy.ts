@@ -15,6 +15,7 @@ import { typeId, type ResourceType } from '../../streams/resource-type.ts';
 import { TENANT_LABEL } from '../tenancy/capsule.ts';
 import type { TenantDirectory } from '../tenancy/directory.ts';
 import { isVisible } from '../tenancy/scope.ts';
+import { isPlainObject } from './own-requests.ts';
 
 /** Who writes: the tenants the caller acts for; every other tenant's view must stay as it was. */
 export interface WriteJudge {
@@ -48,7 +49,7 @@ export function changedFields(before: KubeObject, after: KubeObject): string[] {
         for (const k of new Set([...Object.keys((x as object | undefined) ?? {}), ...Object.keys((y as object | undefined) ?? {})])) {
           if ((x as Record<string, unknown> | undefined)?.[k] !== (y as Record<string, unknown> | undefined)?.[k]) changed.push(`${path}[${k}]`);
         }
-      } else if (depth === 0 && (key === 'metadata' || key === 'spec') && isObject(x) && isObject(y)) {
+      } else if (depth === 0 && (key === 'metadata' || key === 'spec') && isPlainObject(x) && isPlainObject(y)) {
         compare(path, x, y, depth + 1);
       } else {
         changed.push(path);
@@ -57,10 +58,6 @@ export function changedFields(before: KubeObject, after: KubeObject): string[] {
   };
   compare('', before as unknown as Record<string, unknown>, after as unknown as Record<string, unknown>, 0);
   return changed;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 const keyOf = (field: string): string => /\[(.*)\]$/.exec(field)?.[1] ?? '';
@@ -83,6 +80,8 @@ export function updateViolations(judge: WriteJudge, before: KubeObject, after: K
   const violations: Violation[] = [];
   const fields = changedFields(before, after);
   const selectorKeys = id === '/nodes' ? nodeSelectorKeys(judge.directory) : new Set<string>();
+  const seenBefore = otherTenantsSeeing(judge, before);
+  const seenAfter = otherTenantsSeeing(judge, after);
   for (const field of fields) {
     const metadataKey = field.startsWith('metadata.labels[') || field.startsWith('metadata.annotations[');
     if (metadataKey) {
@@ -94,14 +93,12 @@ export function updateViolations(judge: WriteJudge, before: KubeObject, after: K
     }
     if (id === '/nodes' && field === 'spec.unschedulable') continue;
     if (id === '/nodes' && field === 'spec.taints') {
-      if (otherTenantsSeeing(judge, before).length > 0 || otherTenantsSeeing(judge, after).length > 0) violations.push({ field, message: `${field}: the node is also in another tenant's view (taints only on a node no other tenant can see)` });
+      if (seenBefore.length > 0 || seenAfter.length > 0) violations.push({ field, message: `${field}: the node is also in another tenant's view (taints only on a node no other tenant can see)` });
       continue;
     }
     violations.push({ field, message: `${field}: ${REASONS[field] ?? 'not a field a tenant grant lets change'}` });
   }
   // Whatever the fields: another tenant's view must not change (labels its class selectors match).
-  const seenBefore = otherTenantsSeeing(judge, before);
-  const seenAfter = otherTenantsSeeing(judge, after);
   if (!isDeepStrictEqual(seenBefore, seenAfter) && violations.length === 0) {
     const field = fields.find((f) => f.startsWith('metadata.labels[')) ?? fields[0] ?? 'metadata.labels';
     violations.push({ field, message: `${field}: the change would move the object into or out of another tenant's view` });
