@@ -1,9 +1,8 @@
 // Prometheus metrics of one proxy instance, in a registry of its own (tests run several proxies in one
-// process; each must count only its own work).
+// process; each must count only its own work): the request front door's and the listener's counters.
+// Parts with state of their own register their gauges in the same registry (tenant-engine.ts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Server } from 'node:net';
-import type { TenantEngine } from './tenant-engine.ts';
-import { qualifiedResource } from '../streams/resource-type.ts';
 
 /**
  * nodejs_eventloop_lag_* sample the loop every this many milliseconds and record whole intervals: a loop
@@ -85,32 +84,5 @@ export class ProxyMetrics {
         this.set(await new Promise<number>((resolve) => server.getConnections((err, count) => resolve(err ? NaN : count))));
       },
     });
-  }
-
-  /** Gauges read from the multiplexer at scrape time. */
-  observeEngine(engine: TenantEngine): void {
-    const registers = [this.registry];
-    new Gauge({ name: 'tenant_proxy_watchers', help: 'Client watches served from tenant views', registers, collect() { this.set(engine.api.watchHub.size); } });
-    new Gauge({ name: 'tenant_proxy_watchers_paused', help: 'Client watches whose socket is full: the client stopped reading; they resume from history when it reads again', registers, collect() { this.set(engine.api.watchHub.pausedCount); } });
-    new Gauge({ name: 'tenant_proxy_watch_history_events', help: 'Watch events held in the tenant views\' histories for resuming clients (see --watch-history)', registers, collect() { this.set(engine.projections.historyLength); } });
-    new Gauge({ name: 'tenant_proxy_list_cache_entries', help: 'Serialized list bodies cached by the tenant views (at most 8 per view; Tables expire after a second)', registers, collect() { this.set(engine.projections.listCacheEntries); } });
-    new Gauge({ name: 'tenant_proxy_views', help: 'Tenant views (one per distinct scope and resource type)', registers, collect() { this.set(engine.projections.viewCount); } });
-    const perInformer = (name: string, help: string, read: (r: ReturnType<TenantEngine['hub']['reflectors']>[number]) => number) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['resource'] as const,
-        registers,
-        collect() {
-          this.reset();
-          for (const r of engine.hub.reflectors()) this.set({ resource: qualifiedResource(r.type) }, read(r));
-        },
-      });
-    perInformer('tenant_proxy_informer_synced', '1 once the upstream list of the resource is complete', (r) => (r.state === 'synced' ? 1 : 0));
-    perInformer('tenant_proxy_informer_lag_seconds', 'Seconds since the upstream watch of the resource last said anything', (r) => r.lagMs / 1000);
-    perInformer('tenant_proxy_informer_objects', 'Objects held for the resource', (r) => r.size);
-    perInformer('tenant_proxy_informer_relists_total', 'Upstream lists of the resource (start and after 410)', (r) => r.stats.relists);
-    perInformer('tenant_proxy_informer_watches_total', 'Upstream watch requests of the resource', (r) => r.stats.watches);
-    perInformer('tenant_proxy_informer_failures_total', 'Failed upstream list/watch attempts of the resource', (r) => r.stats.failures);
   }
 }

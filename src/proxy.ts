@@ -23,7 +23,7 @@ import { relayUpgrade, rejectUpgrade } from './upgrade.ts';
 import type { Upstream } from './upstream.ts';
 import { UpstreamProbe } from './upstream-probe.ts';
 import { TenantEngine } from './tenant-engine.ts';
-import { TenantApi } from './serve/tenant-api.ts';
+import { statusBody } from './serve/served-errors.ts';
 
 const LOCAL_HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 /** Node's default (511) overflows when 10,000 watchers reconnect within seconds; the kernel caps it at somaxconn. */
@@ -61,7 +61,7 @@ export class TenantProxy {
     this.log = deps.log;
     this.metrics = deps.metrics ?? new ProxyMetrics();
     this.probe = new UpstreamProbe(this.upstream, this.log, this.metrics);
-    this.engine = new TenantEngine(this.upstream, this.log, { ignoredGroups: config.ignoredUserGroups, watchHistoryMs: config.watchHistoryMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs }, this.metrics);
+    this.engine = new TenantEngine(this.upstream, this.log, { ignoredGroups: config.ignoredUserGroups, watchHistoryMs: config.watchHistoryMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs }, this.metrics.registry);
     this.#authenticator = new Authenticator({
       upstream: this.upstream,
       metrics: this.metrics,
@@ -167,7 +167,7 @@ export class TenantProxy {
       route = identity === undefined ? 'rejected' : 'served';
       const status = toStatus(err);
       if (!(err instanceof StatusError)) this.log.error({ err, path: info.path }, 'request failed');
-      sendStatus(res, status, {}, identity ? TenantApi.statusBody(status, req.headers.accept) : `${JSON.stringify(status)}\n`);
+      sendStatus(res, status, {}, identity ? statusBody(status, req.headers.accept) : `${JSON.stringify(status)}\n`);
       code = status.code;
     } finally {
       if (--this.#inFlight === 0) this.#drained?.();

@@ -1,11 +1,12 @@
 // Assembles the multiplexer: the shared informers (streams/), the tenant directory, the per-tenant
 // projections and the tenant API that serves from them. One per proxy process.
 import { InformerHub } from '../streams/informer-hub.ts';
+import type { Reflector } from '../streams/reflector.ts';
 import type { ResourceType } from '../streams/resource-type.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../streams/resource-type.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import type { Logger } from './log.ts';
-import type { ProxyMetrics } from './metrics.ts';
+import { Gauge, type Registry } from 'prom-client';
 import { Printers } from './serve/printers.ts';
 import { BUILT_IN_SERVED, ServedTypes } from './serve/served-types.ts';
 import { TenantApi } from './serve/tenant-api.ts';
@@ -43,7 +44,7 @@ export class TenantEngine {
   readonly #collector: NodeJS.Timeout;
   readonly #historyTrimmer: NodeJS.Timeout;
 
-  constructor(upstream: Upstream, log: Logger, options: EngineOptions, metrics?: ProxyMetrics) {
+  constructor(upstream: Upstream, log: Logger, options: EngineOptions, registry?: Registry) {
     const { ignoredGroups, watchHistoryMs } = options;
     this.hub = new InformerHub(upstream, log);
     const hub = this.hub;
@@ -75,14 +76,42 @@ export class TenantEngine {
       fixed: [...TENANCY_TYPES, ...BUILT_IN_SERVED],
     });
     this.capsuleCrds = new CapsuleCrds(hub.changes$, (type) => hub.reflector(type), (versions) => this.served.setVersions(TENANTS, versions), log);
-    this.projections.onAccessChange({ prepare: () => {}, commit: () => this.ruleInformers.changed() });
+    this.projections.onAccessChange(() => this.ruleInformers.changed());
     this.#collector = setInterval(() => this.projections.collectIdle(), VIEW_COLLECT_INTERVAL_MS);
     this.#collector.unref();
     // History is what grows with the event rate: it is bounded in time, not only per view, so that memory
     // stays bounded whatever the number of views (each view's ring alone would reach 1,000 events).
     this.#historyTrimmer = setInterval(() => this.projections.expireHistory(Date.now() - watchHistoryMs), Math.min(5_000, Math.max(250, watchHistoryMs / 4)));
     this.#historyTrimmer.unref();
-    metrics?.observeEngine(this);
+    if (registry) this.#registerMetrics(registry);
+  }
+
+  /** Gauges read from the multiplexer at scrape time. */
+  #registerMetrics(registry: Registry): void {
+    const registers = [registry];
+    const { api, projections, hub } = this;
+    new Gauge({ name: 'tenant_proxy_watchers', help: 'Client watches served from tenant views', registers, collect() { this.set(api.watchHub.size); } });
+    new Gauge({ name: 'tenant_proxy_watchers_paused', help: 'Client watches whose socket is full: the client stopped reading; they resume from history when it reads again', registers, collect() { this.set(api.watchHub.pausedCount); } });
+    new Gauge({ name: 'tenant_proxy_watch_history_events', help: 'Watch events held in the tenant views\' histories for resuming clients (see --watch-history)', registers, collect() { this.set(projections.historyLength); } });
+    new Gauge({ name: 'tenant_proxy_list_cache_entries', help: 'Serialized list bodies cached by the tenant views (at most 8 per view; Tables expire after a second)', registers, collect() { this.set(projections.listCacheEntries); } });
+    new Gauge({ name: 'tenant_proxy_views', help: 'Tenant views (one per distinct scope and resource type)', registers, collect() { this.set(projections.viewCount); } });
+    const perInformer = (name: string, help: string, read: (r: Reflector) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['resource'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const r of hub.reflectors()) this.set({ resource: qualifiedResource(r.type) }, read(r));
+        },
+      });
+    perInformer('tenant_proxy_informer_synced', '1 once the upstream list of the resource is complete', (r) => (r.state === 'synced' ? 1 : 0));
+    perInformer('tenant_proxy_informer_lag_seconds', 'Seconds since the upstream watch of the resource last said anything', (r) => r.lagMs / 1000);
+    perInformer('tenant_proxy_informer_objects', 'Objects held for the resource', (r) => r.size);
+    perInformer('tenant_proxy_informer_relists_total', 'Upstream lists of the resource (start and after 410)', (r) => r.stats.relists);
+    perInformer('tenant_proxy_informer_watches_total', 'Upstream watch requests of the resource', (r) => r.stats.watches);
+    perInformer('tenant_proxy_informer_failures_total', 'Failed upstream list/watch attempts of the resource', (r) => r.stats.failures);
   }
 
   /** Starts one upstream list+watch per type the proxy needs. */
@@ -93,7 +122,7 @@ export class TenantEngine {
   }
 
   get synced(): boolean {
-    return this.api.ready();
+    return this.api.gate.ready();
   }
 
   /** One check per informer a tenant answer depends on, with the upstream's answer when it fails. */

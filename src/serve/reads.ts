@@ -9,6 +9,7 @@ import { parseResourceVersion } from '../query/list-options.ts';
 import type { TablePrinter } from '../table/printers.ts';
 import type { IncludeObject } from '../table/table.ts';
 import { StatusError, notFound } from '../status.ts';
+import type { Following, ViewFollower } from '../views/followers.ts';
 import type { View } from '../views/view.ts';
 import { atVersion, jsonList, objectJson, tableBody } from './encoding.ts';
 import type { ListSnapshots } from './snapshots.ts';
@@ -114,6 +115,8 @@ export interface WatchStart {
   options: ListOptions;
   /** Accepts the watch (HTTP 200 / websocket open) once its resourceVersion checks out. */
   accept: () => WatchSink | Promise<WatchSink>;
+  /** Makes the watcher a follower of the target's view (Projections.follow for the caller's identity). */
+  follow: (follower: ViewFollower) => Following;
   hub: WatchHub;
   clock: EventClock;
 }
@@ -128,7 +131,7 @@ export async function startWatch(start: WatchStart): Promise<Watcher> {
   const sink = await start.accept();
   const timeoutMs = options.timeoutSeconds !== undefined && options.timeoutSeconds > 0 ? options.timeoutSeconds * 1000 : WATCH_DEFAULT_TIMEOUT_S * 1000 * (1 + Math.random());
   const watcher = new Watcher(
-    target.view,
+    start.follow,
     sink,
     {
       type: target.type,

@@ -4,31 +4,32 @@
 // access are always forwarded; so is anything outside a scope, so the user's own RBAC decides.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { BEARER_PROTOCOL_PREFIX } from '../authenticate.ts';
 import type { Identity } from '../identity.ts';
 import type { Logger } from '../log.ts';
 import { parseListOptions, type ListOptions } from '../query/list-options.ts';
 import type { RequestInfo } from '../request-info.ts';
-import { badRequest, StatusError, type Status } from '../status.ts';
+import { badRequest } from '../status.ts';
+import { identityKey } from '../tenancy/access-cache.ts';
 import { isTenantUser, type Access, type TenantDirectory } from '../tenancy/directory.ts';
-import { GRANTED_KINDS, isVisible, scopeFor, type Scope } from '../tenancy/scope.ts';
+import { isVisible, scopeFor, type Scope } from '../tenancy/scope.ts';
 import type { Projections } from '../views/projections.ts';
-import type { View } from '../views/view.ts';
 import { typeId, type ResourceType, groupVersion } from '../../streams/resource-type.ts';
 import type { Reflector } from '../../streams/reflector.ts';
 import type { EventClock } from '../../streams/position.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
-import { acceptsPlainJson, negotiate } from './media.ts';
+import { negotiate } from './media.ts';
 import type { Printers } from './printers.ts';
+import { ReadinessGate } from './readiness-gate.ts';
 import { serveGet, serveList, startWatch, type ReadTarget } from './reads.ts';
+import { nonCanonical, notAcceptable } from './served-errors.ts';
 import type { ServedTypes } from './served-types.ts';
 import { ListSnapshots } from './snapshots.ts';
 import { WatchHub } from './watch-hub.ts';
 import { HttpWatchSink, WebSocketWatchSink } from './watch-sink.ts';
-import type { Watcher } from './watcher.ts';
+import { WebSocketWatches } from './websocket-watches.ts';
 import { answerSelfAccessReview, answerSelfSubjectReview, augmentRulesReview, isSelfReview } from './self-reviews.ts';
 import { performGrantedWrite } from './granted-writes.ts';
+import { grantsWrite, writableThrough } from './write-grants.ts';
 import type { Upstream } from '../upstream.ts';
 import { WriteFence } from './write-fence.ts';
 
@@ -54,25 +55,6 @@ export interface Outcome {
   route: 'served' | 'granted-write' | 'local';
 }
 
-const ACCESS_CACHE_SIZE = 10_000;
-const WEBSOCKET_MAX_PAYLOAD_BYTES = 4 * 1024;
-
-function nonCanonical(): StatusError {
-  return badRequest('the request path is not canonical (an empty, "." or ".." segment, a percent escape, "\\", "#" or ";" before the subresource, or a trailing "/"): tenant-proxy answers and performs requests only at the exact path of the object they name');
-}
-const NOT_ACCEPTABLE = '406: Not Acceptable';
-
-/**
- * The apiserver's two 406 texts: a generic one for built-in kinds asked for a media type it has no
- * serializer for, and the list of its media types otherwise (custom resources, unknown `as=`,
- * protobuf Tables — and, here, protobuf, which the proxy does not serve).
- */
-function notAcceptableMessage(type: ResourceType, accept: string | undefined): string {
-  const a = accept ?? '';
-  if (!type.custom && !a.includes('protobuf') && !a.includes('as=')) return NOT_ACCEPTABLE;
-  return 'only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf';
-}
-
 /**
  * A watch of one object by path (`/api/v1/watch/namespaces/x`, or a websocket on it): the apiserver
  * watches with `metadata.name=x`, and refuses a field selector naming another object.
@@ -88,60 +70,22 @@ export class TenantApi {
   readonly #deps: TenantApiDependencies;
   readonly #snapshots = new ListSnapshots();
   readonly watchHub: WatchHub;
-  readonly #access = new Map<string, { version: number; access: Access }>();
-  readonly #wss = new WebSocketServer({
-    noServer: true,
-    // A watch client has nothing to say: its messages are read and dropped, and a large one closes it.
-    maxPayload: WEBSOCKET_MAX_PAYLOAD_BYTES,
-    handleProtocols: (protocols) => [...protocols].find((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX)) ?? false,
-  });
-  /** Pending websocket handshakes: how to fail each when `ws` refuses it. */
-  readonly #handshakes = new Map<Duplex, (message: string) => void>();
-  readonly #watcherIdentity = new WeakMap<Watcher, Identity>();
+  readonly gate: ReadinessGate;
+  readonly #webSockets = new WebSocketWatches();
   readonly #fence = new WriteFence();
 
   constructor(deps: TenantApiDependencies) {
     this.#deps = deps;
-    this.#wss.on('wsClientError', (err: Error, socket: Duplex) => this.#handshakes.get(socket)?.(err.message));
-    this.watchHub = new WatchHub(deps.projections, () => deps.clock.now);
-    this.watchHub.setRescope((watcher) => {
-      const identity = this.#watcherIdentity.get(watcher);
-      if (!identity) return watcher.view;
-      const scope = scopeFor(watcher.view.scope.type, this.accessOf(identity));
-      return scope ? deps.projections.view(scope) : undefined;
-    });
+    this.watchHub = new WatchHub(() => deps.clock.now);
+    this.gate = new ReadinessGate(deps.reflector, deps.tenancyTypes);
   }
 
-  identityKey(identity: Identity): string {
-    return JSON.stringify([identity.user, [...identity.groups].sort()]);
-  }
-
-  accessOf(identity: Identity): Access {
-    const key = this.identityKey(identity);
-    const version = this.#deps.directory.version;
-    const cached = this.#access.get(key);
-    if (cached && cached.version === version) return cached.access;
-    const access = this.#deps.directory.accessOf(identity);
-    if (this.#access.size >= ACCESS_CACHE_SIZE) this.#access.clear();
-    this.#access.set(key, { version, access });
-    return access;
+  #accessOf(identity: Identity): Access {
+    return this.#deps.projections.accessOf(identity);
   }
 
   #ignored(identity: Identity): boolean {
     return identity.groups.some((g) => this.#deps.ignoredGroups.includes(g));
-  }
-
-  /** Ready when every informer a tenant answer depends on has listed once (absent CRDs count as empty). */
-  ready(type?: ResourceType): boolean {
-    const types = type ? [...this.#deps.tenancyTypes, type] : this.#deps.tenancyTypes;
-    return types.every((t) => {
-      const state = this.#deps.reflector(t)?.state;
-      return state === 'synced' || state === 'absent';
-    });
-  }
-
-  #notReady(): StatusError {
-    return new StatusError(429, 'TooManyRequests', 'tenant-proxy is still loading the cluster state; retry shortly', { retryAfterSeconds: 1 });
   }
 
   /**
@@ -153,19 +97,18 @@ export class TenantApi {
     // forwarded owner would get the apiserver's Forbidden).
     const readVerb = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch';
     const served = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
-    if (((served && readVerb) || (isSelfReview(info) && info.resource !== 'selfsubjectreviews')) && !this.ready(served)) throw this.#notReady();
+    if ((served && readVerb) || (isSelfReview(info) && info.resource !== 'selfsubjectreviews')) this.gate.check(served);
     if (!info.canonical && this.#mayAnswer(identity, info, served)) throw nonCanonical();
     if (isSelfReview(info)) return this.#selfReview(req, res, identity, info);
     const target = this.#target(identity, info);
     if (!target) return undefined;
     const { type, scope } = target;
-    if (info.subresource !== '' || (!readVerb && !this.#grantedWrite(target.access, type, info.verb))) return undefined;
-    if (!this.ready(type)) throw this.#notReady();
+    if (info.subresource !== '' || (!readVerb && !grantsWrite(target.access, type, info.verb))) return undefined;
+    this.gate.check(type);
     if (!readVerb) {
-      const writable = this.#writable(target.access, type, info);
-      if (!writable) return undefined; // not theirs to write: forwarded, their RBAC answers
       const reflector = this.#deps.reflector(type);
-      if (!reflector) return undefined;
+      const writable = writableThrough(target.access, type, info.verb, reflector?.get(info.name), this.#deps.directory);
+      if (!writable || !reflector) return undefined; // not theirs to write: forwarded, their RBAC answers
       const code = await performGrantedWrite({
         req,
         res,
@@ -190,7 +133,7 @@ export class TenantApi {
    */
   #mayAnswer(identity: Identity, info: RequestInfo, served: ResourceType | undefined): boolean {
     if (isSelfReview(info) && info.resource === 'selfsubjectreviews') return true;
-    return (served !== undefined || isSelfReview(info)) && isTenantUser(this.accessOf(identity));
+    return (served !== undefined || isSelfReview(info)) && isTenantUser(this.#accessOf(identity));
   }
 
   #target(identity: Identity, info: RequestInfo): { type: ResourceType; scope: Scope; access: Access } | undefined {
@@ -198,18 +141,10 @@ export class TenantApi {
     if (!type) return undefined;
     // Cluster-scoped only; namespaces appear with namespace = their own name.
     if (info.namespace !== '' && !(typeId(type) === '/namespaces' && info.namespace === info.name)) return undefined;
-    const access = this.accessOf(identity);
+    const access = this.#accessOf(identity);
     if (!isTenantUser(access)) return undefined;
     const scope = scopeFor(type, access);
     return scope ? { type, scope, access } : undefined;
-  }
-
-  #grantedWrite(access: Access, type: ResourceType, verb: string): boolean {
-    const kind = GRANTED_KINDS[typeId(type)];
-    if (!kind) return false;
-    const operation = verb === 'update' || verb === 'patch' ? 'Update' : verb === 'delete' ? 'Delete' : undefined;
-    if (!operation) return false;
-    return [...access.tenants.values()].some((grants) => grants.get(kind)?.has(operation));
   }
 
   /** The proxy forwarded a write that succeeded: reads of a watched type wait for its event. */
@@ -219,23 +154,10 @@ export class TenantApi {
     if (type) this.#fence.note(type, this.#deps.reflector(type));
   }
 
-  /**
-   * A write is the proxy's to perform only on an object visible through a tenant that grants this very
-   * operation on the kind (never through another tenant's List grant or a read-only rule).
-   */
-  #writable(access: Access, type: ResourceType, info: RequestInfo): { object: KubeObject; scope: Scope } | undefined {
-    const kind = GRANTED_KINDS[typeId(type)];
-    const operation = info.verb === 'delete' ? 'Delete' : 'Update';
-    const tenants = [...access.tenants].filter(([, grants]) => kind !== undefined && grants.get(kind)?.has(operation)).map(([t]) => t);
-    const object = this.#deps.reflector(type)?.get(info.name);
-    const scope: Scope = { type, tenants, members: [], rules: [], key: '' };
-    return tenants.length > 0 && object !== undefined && isVisible(scope, object, this.#deps.directory) ? { object, scope } : undefined;
-  }
-
   async #read(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
     const media = negotiate(req.headers.accept);
     await this.#fence.wait(type, this.#deps.reflector(type));
-    if (media.kind === 'not-acceptable') throw new StatusError(406, 'NotAcceptable', notAcceptableMessage(type, req.headers.accept));
+    if (media.kind === 'not-acceptable') throw notAcceptable(type, req.headers.accept);
     const view = this.#deps.projections.view(scope);
     const options = namedWatch(parseListOptions(info.query, type.group, type.resource, { table: media.kind === 'table' }), info);
     const target: ReadTarget = {
@@ -251,14 +173,13 @@ export class TenantApi {
     if (info.verb === 'get') {
       return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
     }
-    if (info.verb === 'list') return serveList(res, target, options, this.#deps.clock, this.#snapshots, this.identityKey(identity));
+    if (info.verb === 'list') return serveList(res, target, options, this.#deps.clock, this.#snapshots, identityKey(identity));
     const accept = () => {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
       res.flushHeaders();
       return new HttpWatchSink(res);
     };
-    const watcher = await startWatch({ target, options, accept, hub: this.watchHub, clock: this.#deps.clock });
-    this.#watcherIdentity.set(watcher, identity);
+    const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), hub: this.watchHub, clock: this.#deps.clock });
     await new Promise<void>((resolve) => (watcher.closed ? resolve() : res.once('close', () => resolve())));
     watcher.close();
     return 200;
@@ -275,42 +196,21 @@ export class TenantApi {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity, info: RequestInfo): Promise<boolean> {
     if (info.verb !== 'watch' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || this.#ignored(identity)) return false;
     const served = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
-    if (served && !this.ready(served)) throw this.#notReady();
+    if (served) this.gate.check(served);
     if (!info.canonical && this.#mayAnswer(identity, info, served)) throw nonCanonical();
     const target = this.#target(identity, info);
     if (!target || info.subresource !== '') return false;
     const options = namedWatch(parseListOptions(info.query, target.type.group, target.type.resource), info);
-    const view: View = this.#deps.projections.view(target.scope);
+    const view = this.#deps.projections.view(target.scope);
     const readTarget: ReadTarget = { type: target.type, apiVersion: groupVersion({ group: target.type.group, version: info.apiVersion }), view, printer: undefined, includeObject: 'Metadata' };
-    const accept = async () => new WebSocketWatchSink(await this.#acceptWebSocket(req, socket, head));
-    const watcher = await startWatch({ target: readTarget, options, accept, hub: this.watchHub, clock: this.#deps.clock });
-    this.#watcherIdentity.set(watcher, identity);
+    const accept = async () => new WebSocketWatchSink(await this.#webSockets.accept(req, socket, head));
+    await startWatch({ target: readTarget, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), hub: this.watchHub, clock: this.#deps.clock });
     return true;
-  }
-
-  /**
-   * Completes the websocket handshake, or rejects with the Status to answer: `ws` refuses bad handshakes
-   * (method, key, version, protocol header) through `wsClientError` without ever calling back, and a
-   * client may go away before the handshake completes.
-   */
-  #acceptWebSocket(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<WebSocket> {
-    return new Promise<WebSocket>((resolve, reject) => {
-      const settle = (err: StatusError | undefined, ws?: WebSocket) => {
-        this.#handshakes.delete(socket);
-        socket.off('close', onClose);
-        if (ws) resolve(ws);
-        else reject(err);
-      };
-      const onClose = () => settle(new StatusError(499, '', 'the client closed the connection during the websocket handshake'));
-      socket.once('close', onClose);
-      this.#handshakes.set(socket, (message) => settle(new StatusError(message === 'Invalid HTTP method' ? 405 : 400, message === 'Invalid HTTP method' ? 'MethodNotAllowed' : 'BadRequest', `websocket handshake refused: ${message}`)));
-      this.#wss.handleUpgrade(req, socket, head, (ws) => settle(undefined, ws));
-    });
   }
 
   async #selfReview(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
     if (info.resource === 'selfsubjectreviews') return { code: await answerSelfSubjectReview(req, res, identity, info), route: 'local' };
-    const access = this.accessOf(identity);
+    const access = this.#accessOf(identity);
     if (!isTenantUser(access)) return undefined;
     const scopeOf = (group: string, version: string, resource: string) => {
       const type = this.#deps.served.resolve(group, version || this.#versionOf(group, resource), resource);
@@ -330,14 +230,6 @@ export class TenantApi {
   close(): void {
     this.watchHub.closeAll();
     this.watchHub.stop();
-    for (const client of this.#wss.clients) client.terminate();
-  }
-
-  /** Error answers of served requests: compact JSON, or indented when the client cannot take JSON. */
-  static statusBody(status: Status, accept: string | undefined): string {
-    if (acceptsPlainJson(accept)) return `${JSON.stringify(status)}\n`;
-    // The apiserver's fallback encoder: indented, no final newline; its generic 406 carries empty details.
-    const shown = status.message === NOT_ACCEPTABLE ? { kind: status.kind, apiVersion: status.apiVersion, metadata: {}, status: status.status, message: status.message, reason: status.reason, details: {}, code: 406 } : status;
-    return JSON.stringify(shown, null, 2);
+    this.#webSockets.close();
   }
 }

@@ -17,7 +17,8 @@ import type { TablePrinter } from '../table/printers.ts';
 import type { IncludeObject } from '../table/table.ts';
 import { failure } from '../status.ts';
 import { atVersion, bookmarkLine, jsonEventLine, tableEventLine } from './encoding.ts';
-import type { View, ViewEvent, ViewListener } from '../views/view.ts';
+import type { Following, ViewFollower } from '../views/followers.ts';
+import type { View, ViewEvent } from '../views/view.ts';
 import type { WatchSink } from './watch-sink.ts';
 
 export interface WatcherOptions {
@@ -49,30 +50,36 @@ function atResourceVersion(object: KubeObject, rv: string): KubeObject {
   return copy;
 }
 
-export class Watcher implements ViewListener {
+export class Watcher implements ViewFollower {
   readonly options: WatcherOptions;
   readonly #sink: WatchSink;
-  #view: View;
+  readonly #following: Following;
   #position: Position;
   #paused = false;
   #closed = false;
   #sentColumns = false;
   lastWriteAt = Date.now();
   #finalBookmarkSent = false;
+  /** Events are delivered once the initial events or the history replay are written. */
+  #started = false;
   readonly #onClosed: (w: Watcher) => void;
 
-  constructor(view: View, sink: WatchSink, options: WatcherOptions, position: Position, onClosed: (w: Watcher) => void) {
-    this.#view = view;
+  /**
+   * `follow` makes the watcher a follower of its identity's view (events are delivered once it starts;
+   * Projections moves it when the identity's access changes).
+   */
+  constructor(follow: (follower: ViewFollower) => Following, sink: WatchSink, options: WatcherOptions, position: Position, onClosed: (w: Watcher) => void) {
     this.#sink = sink;
     this.options = options;
     this.#position = position;
     this.#onClosed = onClosed;
+    this.#following = follow(this);
     sink.onDrain(() => this.#catchUp());
     sink.onClose(() => this.close());
   }
 
-  get view(): View {
-    return this.#view;
+  get #view(): View {
+    return this.#following.view;
   }
 
   get paused(): boolean {
@@ -93,7 +100,7 @@ export class Watcher implements ViewListener {
     for (const object of this.#view.items()) if (this.passes(object)) this.#write({ type: 'ADDED', object });
     if (endBookmark) this.#writeBookmark(bookmarkPosition, { 'k8s.io/initial-events-end': 'true' });
     this.#sink.uncork();
-    this.#view.listeners.add(this);
+    this.#started = true;
   }
 
   /** Starts from a resourceVersion: replays the view's history after it, or answers 410. */
@@ -104,11 +111,11 @@ export class Watcher implements ViewListener {
       return;
     }
     this.#deliverAll(history.events);
-    this.#view.listeners.add(this);
+    this.#started = true;
   }
 
   deliver(view: View, events: readonly ViewEvent[]): void {
-    if (view !== this.#view || this.#closed || this.#paused) return;
+    if (!this.#started || view !== this.#view || this.#closed || this.#paused) return;
     this.#deliverAll(events);
   }
 
@@ -204,19 +211,10 @@ export class Watcher implements ViewListener {
   }
 
   /**
-   * First half of a move to another view (the identity's access changed): stops following the current
-   * view and returns what the client holds from it.
+   * The identity's access changed: the client sees the difference between what it held and the new view
+   * (as DELETED at `position`, ADDED, MODIFIED), then follows the new view's history after its latest event.
    */
-  detach(): readonly KubeObject[] {
-    this.#view.listeners.delete(this);
-    return this.#view.items();
-  }
-
-  /**
-   * Second half of a move: the client sees the difference between what it held and the new view (as
-   * DELETED at `position`, ADDED, MODIFIED), then follows the new view.
-   */
-  attach(next: View, held: readonly KubeObject[], position: Position): void {
+  moved(next: View, held: readonly KubeObject[], position: Position): void {
     if (this.#closed) return;
     const rv = formatPosition(position);
     const key = (o: KubeObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name ?? ''}` : (o.metadata.name ?? ''));
@@ -233,14 +231,11 @@ export class Watcher implements ViewListener {
       else if (before !== object) this.#write({ type: 'MODIFIED', object });
     }
     this.#sink.uncork();
-    this.#view = next;
-    // From here on the watcher follows the new view's history, after its latest event.
     this.#position = next.position;
-    next.listeners.add(this);
   }
 
   /** The identity lost its access: DELETED for everything it held, then the stream ends. */
-  detachFromEverything(held: readonly KubeObject[], position: Position): void {
+  lost(held: readonly KubeObject[], position: Position): void {
     if (this.#closed) return;
     const rv = formatPosition(position);
     this.#sink.cork();
@@ -259,7 +254,7 @@ export class Watcher implements ViewListener {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#view.listeners.delete(this);
+    this.#following.stop();
     this.#sink.end();
     this.#onClosed(this);
   }

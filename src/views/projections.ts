@@ -6,16 +6,20 @@
 // Routing index: for namespaces, tenants and persistent volumes a change can only affect views that
 // hold the object, views of its tenant(s), views listing it as a member namespace, and views with
 // clusterResources rules; other kinds (nodes, classes) are checked against every view of the kind.
-// After a tenancy change, access listeners (watchers) are told to re-resolve their identity's scope.
+// After a tenancy change, followers (watchers) whose identity's scope changed are moved to their new
+// view (followers.ts), and access listeners are told.
 import type { Subscription } from 'rxjs';
 import type { Change } from '../../streams/informer-hub.ts';
 import { objectKey, type KubeObject } from '../../streams/kube-object.ts';
 import type { EventClock } from '../../streams/position.ts';
 import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, typeId, type ResourceType } from '../../streams/resource-type.ts';
 import type { Observable } from 'rxjs';
+import type { Identity } from '../identity.ts';
+import { AccessCache } from '../tenancy/access-cache.ts';
 import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';
-import type { TenantDirectory } from '../tenancy/directory.ts';
-import { claimTenant, type Scope } from '../tenancy/scope.ts';
+import type { Access, TenantDirectory } from '../tenancy/directory.ts';
+import { claimTenant, scopeFor, type Scope } from '../tenancy/scope.ts';
+import { Followers, type Following, type ViewFollower } from './followers.ts';
 import { View, VIEW_HISTORY_KEPT, type ObjectSource } from './view.ts';
 
 export interface ChangeSource {
@@ -24,14 +28,8 @@ export interface ChangeSource {
   store(type: ResourceType): ObjectSource | undefined;
 }
 
-/**
- * Told about a change that may alter what identities can see (tenancy objects, bindings): `prepare`
- * runs before the views apply the change (with the directory already updated), `commit` after.
- */
-export interface AccessListener {
-  prepare(): void;
-  commit(): void;
-}
+/** Told after a change that may have altered what identities can see (tenancy objects, bindings). */
+export type AccessListener = () => void;
 
 const NAMESPACES_ID = typeId(NAMESPACES);
 const TENANTS_ID = typeId(TENANTS);
@@ -50,11 +48,14 @@ export class Projections {
   readonly #byMember = new Map<string, Set<View>>();
   readonly #withRules = new Set<View>();
   readonly #accessListeners = new Set<AccessListener>();
+  readonly #access: AccessCache;
+  readonly #followers = new Followers();
   readonly #subscription: Subscription;
 
   constructor(source: ChangeSource, directory: TenantDirectory) {
     this.#source = source;
     this.#directory = directory;
+    this.#access = new AccessCache(directory);
     this.#subscription = source.changes$.subscribe((change) => this.#onChange(change));
   }
 
@@ -86,6 +87,30 @@ export class Projections {
     return this.#views.values();
   }
 
+  /** What `identity` may see now. */
+  accessOf(identity: Identity): Access {
+    return this.#access.of(identity);
+  }
+
+  /** The view `identity` sees of `type` now; undefined when its access does not cover the type. */
+  viewFor(identity: Identity, type: ResourceType): View | undefined {
+    const scope = scopeFor(type, this.accessOf(identity));
+    return scope ? this.view(scope) : undefined;
+  }
+
+  /**
+   * `follower` gets `view`'s events from now on, and is moved to another view (or told it lost access)
+   * when `identity`'s scope of the type changes, until it stops.
+   */
+  follow(identity: Identity, view: View, follower: ViewFollower): Following {
+    return this.#followers.follow(identity, view, follower);
+  }
+
+  /** Clients following views. */
+  get followerCount(): number {
+    return this.#followers.size;
+  }
+
   onAccessChange(listener: AccessListener): () => void {
     this.#accessListeners.add(listener);
     return () => this.#accessListeners.delete(listener);
@@ -95,7 +120,7 @@ export class Projections {
   collectIdle(now = Date.now()): number {
     let dropped = 0;
     for (const [key, view] of this.#views) {
-      if (view.listeners.size > 0 || now - view.lastUsedAt < VIEW_IDLE_MS) continue;
+      if (view.listenerCount > 0 || now - view.lastUsedAt < VIEW_IDLE_MS) continue;
       this.#views.delete(key);
       this.#byType.get(typeId(view.scope.type))?.delete(view);
       this.#index(view, false);
@@ -162,12 +187,15 @@ export class Projections {
     // detached before the views apply the change and re-attached after, so that they see exactly the
     // difference between what they held and their new view — never an intermediate state.
     const accessMayChange = touched !== undefined && (id !== NAMESPACES_ID || touched.size > 0);
-    if (accessMayChange) for (const listener of this.#accessListeners) listener.prepare();
+    if (accessMayChange) this.#followers.detachMoved((identity, type) => this.viewFor(identity, type));
     // Incremental: the views of the changed object's own type that it can affect.
     for (const view of this.#candidates(id, change, touched)) view.apply(change.type, change.object, change.position);
     // What a scope selects by may have changed: a tenant's spec or status, a namespace's tenant.
     if (touched !== undefined && touched.size > 0 && (id === TENANTS_ID || id === NAMESPACES_ID)) this.#recompute(id, touched, change);
-    if (accessMayChange) for (const listener of this.#accessListeners) listener.commit();
+    if (accessMayChange) {
+      this.#followers.reattach(this.#source.clock.now);
+      for (const listener of this.#accessListeners) listener();
+    }
   }
 
   /**

@@ -45,7 +45,8 @@ const LIST_CACHE_ENTRIES = 8;
 export class View {
   readonly scope: Scope;
   readonly log: EventLog<ViewEvent>;
-  readonly listeners = new Set<ViewListener>();
+  /** Followers are added and removed by Projections, which moves them when their identity's access changes. */
+  readonly #listeners = new Set<ViewListener>();
   readonly #directory: TenantDirectory;
   readonly #visible = new Map<string, KubeObject>();
   #position: Position;
@@ -73,6 +74,18 @@ export class View {
 
   get size(): number {
     return this.#visible.size;
+  }
+
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
+  addListener(listener: ViewListener): void {
+    this.#listeners.add(listener);
+  }
+
+  removeListener(listener: ViewListener): void {
+    this.#listeners.delete(listener);
   }
 
   has(key: string): boolean {
@@ -140,6 +153,6 @@ export class View {
     this.cache.clear();
     for (const event of events) this.log.append(event);
     this.#position = events[events.length - 1]?.position ?? this.#position;
-    for (const listener of this.listeners) listener.deliver(this, events);
+    for (const listener of this.#listeners) listener.deliver(this, events);
   }
 }
