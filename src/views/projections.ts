@@ -16,6 +16,7 @@ import type { Observable } from 'rxjs';
 import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';
 import type { TenantDirectory } from '../tenancy/directory.ts';
 import { claimTenant, type Scope } from '../tenancy/scope.ts';
+import { listBodiesCached } from './encoder.ts';
 import { View, VIEW_HISTORY_KEPT, type ObjectSource } from './view.ts';
 
 export interface ChangeSource {
@@ -121,7 +122,7 @@ export class Projections {
   /** Serialized list bodies cached by the views (each view keeps a bounded few). */
   get listCacheEntries(): number {
     let entries = 0;
-    for (const view of this.#views.values()) entries += view.cache.size;
+    for (const view of this.#views.values()) entries += listBodiesCached(view);
     return entries;
   }
 
