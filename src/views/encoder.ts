@@ -67,7 +67,8 @@ export function deletedAt(object: KubeObject, resourceVersion: string): KubeObje
   if (!copy) {
     copy = withResourceVersion(object, resourceVersion);
     byDeletedAt.set(resourceVersion, copy);
-    if (byDeletedAt.size > DELETED_COPIES_KEPT) byDeletedAt.delete(byDeletedAt.keys().next().value as string);
+    const oldest = byDeletedAt.keys().next().value;
+    if (byDeletedAt.size > DELETED_COPIES_KEPT && oldest !== undefined) byDeletedAt.delete(oldest);
   }
   return copy;
 }
