@@ -42,7 +42,8 @@ import { createCertificateAuthority, issueCertificate, type CertificateAuthority
 import { parseRequestInfo, type RequestInfo } from '../src/request-info.ts';
 import { parseListOptions, parseResourceVersion } from '../src/query/list-options.ts';
 import type { FieldSelector } from '../src/query/field-selector.ts';
-import { jsonList, objectJson } from '../src/serve/encoding.ts';
+import { jsonList } from '../src/serve/encoding.ts';
+import { objectJson } from '../src/views/encoder.ts';
 import { BUILT_IN_SERVED } from '../src/serve/served-types.ts';
 import { failure, notFound, sendStatus, StatusError } from '../src/status.ts';
 import { TENANCY_TYPES } from '../src/tenant-engine.ts';

@@ -4,7 +4,8 @@
 // no per-watcher encoding or chunk framing.
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { groupVersion, type ResourceType } from '../../streams/resource-type.ts';
-import { bookmarkLine, objectJson } from '../../src/serve/encoding.ts';
+import { bookmarkEvent } from '../../src/serve/encoding.ts';
+import { objectJson } from '../../src/views/encoder.ts';
 
 const addedFrames = new WeakMap<KubeObject, Buffer>();
 
@@ -19,7 +20,7 @@ export function chunk(line: string | Buffer): Buffer {
   return frame;
 }
 
-/** Not through encoding.ts's per-object cache: a WeakMap entry per change costs the GC more than it saves. */
+/** Not through the encoder's per-object cache: a WeakMap entry per change costs the GC more than it saves. */
 export function eventFrame(type: string, object: KubeObject): Buffer {
   const line = `{"type":"${type}","object":${JSON.stringify(object)}}\n`;
   return Buffer.from(`${Buffer.byteLength(line).toString(16)}\r\n${line}\r\n`);
@@ -33,7 +34,7 @@ export function addedFrame(object: KubeObject): Buffer {
 }
 
 export function bookmarkFrame(type: ResourceType, resourceVersion: number): Buffer {
-  return chunk(bookmarkLine(type, groupVersion(type), String(resourceVersion)));
+  return bookmarkEvent(type, groupVersion(type), String(resourceVersion)).chunk;
 }
 
 /** The watch cache's answer to a resourceVersion older than its history (HTTP 200, then this). */

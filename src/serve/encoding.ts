@@ -1,65 +1,14 @@
-// Serialization of what the proxy serves, done once per object and shared by every view and watcher:
-// object JSON, list item JSON (built-in lists omit kind/apiVersion per item), watch event lines, list
-// bodies and Tables. Caches hang off the (immutable) objects in WeakMaps, so they die with them.
+// The wire shapes of what is built for one request or one watcher: list bodies, Tables, BOOKMARKs. What
+// is shared (object JSON, list items, watch event bytes, cached list bodies) comes from views/encoder.ts.
 import type { KubeObject } from '../../streams/kube-object.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import type { TablePrinter } from '../table/printers.ts';
 import { tableFor, type IncludeObject } from '../table/table.ts';
-
-const objectJsonCache = new WeakMap<KubeObject, string>();
-const itemJsonCache = new WeakMap<KubeObject, string>();
-const eventLineCache = new WeakMap<KubeObject, Map<string, Buffer>>();
-const versionedCache = new WeakMap<KubeObject, Map<string, KubeObject>>();
+import { eventBytes, itemJson, type EventBytes } from '../views/encoder.ts';
 
 /** Types served by CRDs carry kind/apiVersion on list items; built-in list items do not. */
 export function isCustomResource(type: ResourceType): boolean {
   return type.custom === true;
-}
-
-/** The object as served at `apiVersion` (e.g. networking.k8s.io/v1beta1 IngressClass). */
-export function atVersion(object: KubeObject, apiVersion: string): KubeObject {
-  if (object.apiVersion === apiVersion) return object;
-  let byVersion = versionedCache.get(object);
-  if (!byVersion) versionedCache.set(object, (byVersion = new Map()));
-  let versioned = byVersion.get(apiVersion);
-  if (!versioned) {
-    const { kind, apiVersion: _old, ...rest } = object;
-    versioned = { kind, apiVersion, ...rest } as KubeObject;
-    byVersion.set(apiVersion, versioned);
-  }
-  return versioned;
-}
-
-export function objectJson(object: KubeObject): string {
-  let json = objectJsonCache.get(object);
-  if (json === undefined) {
-    json = JSON.stringify(object);
-    objectJsonCache.set(object, json);
-  }
-  return json;
-}
-
-function itemJson(object: KubeObject, custom: boolean): string {
-  if (custom) return objectJson(object);
-  let json = itemJsonCache.get(object);
-  if (json === undefined) {
-    const { kind: _k, apiVersion: _a, ...rest } = object;
-    json = JSON.stringify(rest);
-    itemJsonCache.set(object, json);
-  }
-  return json;
-}
-
-/** `{"type":"ADDED","object":{…}}\n`, built once per (object, type). */
-export function jsonEventLine(type: string, object: KubeObject): Buffer {
-  let byType = eventLineCache.get(object);
-  if (!byType) eventLineCache.set(object, (byType = new Map()));
-  let line = byType.get(type);
-  if (!line) {
-    line = Buffer.from(`{"type":"${type}","object":${objectJson(object)}}\n`);
-    byType.set(type, line);
-  }
-  return line;
 }
 
 export interface ListMeta {
@@ -101,19 +50,19 @@ export function tableBody(printer: TablePrinter, items: readonly KubeObject[], m
 }
 
 /** One watch event whose object is a one-row Table (column definitions only on a watch's first). */
-export function tableEventLine(type: string, printer: TablePrinter, object: KubeObject, includeObject: IncludeObject, withColumnDefinitions: boolean, nowMs: number): Buffer {
+export function tableEvent(type: string, printer: TablePrinter, object: KubeObject, includeObject: IncludeObject, withColumnDefinitions: boolean, nowMs: number): EventBytes {
   const table = tableFor(printer, [object as unknown as Record<string, unknown>], { includeObject, listMeta: { resourceVersion: object.metadata.resourceVersion ?? '' }, withColumnDefinitions, nowMs });
-  return Buffer.from(`{"type":"${type}","object":${JSON.stringify(table)}}\n`);
+  return eventBytes(type, JSON.stringify(table));
 }
 
 /** A BOOKMARK: the requested kind with only a resourceVersion (and annotations for initial-events-end). */
-export function bookmarkLine(type: ResourceType, apiVersion: string, resourceVersion: string, annotations?: Record<string, string>): Buffer {
+export function bookmarkEvent(type: ResourceType, apiVersion: string, resourceVersion: string, annotations?: Record<string, string>): EventBytes {
   const metadata: Record<string, unknown> = { resourceVersion };
   if (!isCustomResource(type)) metadata.creationTimestamp = null;
   if (annotations) metadata.annotations = annotations;
   // Go structs serialize their empty spec/status; kinds without them (classes) have none.
   const empty = STRUCT_FIELDS[type.kind] ?? {};
-  return Buffer.from(`{"type":"BOOKMARK","object":${JSON.stringify({ kind: type.kind, apiVersion, metadata, ...empty })}}\n`);
+  return eventBytes('BOOKMARK', JSON.stringify({ kind: type.kind, apiVersion, metadata, ...empty }));
 }
 
 const STRUCT_FIELDS: Readonly<Record<string, Record<string, unknown>>> = {

@@ -11,7 +11,8 @@ import type { IncludeObject } from '../table/table.ts';
 import { StatusError, notFound } from '../status.ts';
 import type { Following, ViewFollower } from '../views/followers.ts';
 import type { View } from '../views/view.ts';
-import { atVersion, jsonList, objectJson, tableBody } from './encoding.ts';
+import { atVersion, listBody, objectJson } from '../views/encoder.ts';
+import { jsonList, tableBody } from './encoding.ts';
 import type { ListSnapshots } from './snapshots.ts';
 import type { WatchHub } from './watch-hub.ts';
 import { Watcher } from './watcher.ts';
@@ -20,7 +21,6 @@ import type { WatchSink } from './watch-sink.ts';
 /** How long a request for a resourceVersion newer than the proxy has seen waits (the apiserver: 3 s). */
 const TOO_LARGE_WAIT_MS = 3_000;
 const WATCH_DEFAULT_TIMEOUT_S = 1_800;
-const TABLE_CACHE_MS = 1_000;
 
 export interface ReadTarget {
   type: ResourceType;
@@ -75,17 +75,10 @@ export async function serveList(res: ServerResponse, target: ReadTarget, options
   if (options.continue) {
     body = render(target, snapshots.next(binding, options.continue, options.limit, !selecting));
   } else {
-    const cacheable = !selecting && (options.limit <= 0 || view.size <= options.limit) && resourceVersion === formatPosition(view.position);
-    const second = Math.floor(Date.now() / 1000);
-    const key = printer ? `table:${apiVersion}:${target.includeObject}:${second}` : `json:${apiVersion}`;
-    const cached = cacheable ? view.cache.get(key) : undefined;
-    if (cached) {
-      body = cached;
-    } else {
-      body = render(target, snapshots.first(binding, filtered(view, options), resourceVersion, options.limit, !selecting));
-      // A Table's Age column is good for the second it was computed in.
-      if (cacheable) view.cache.set(key, body, printer ? TABLE_CACHE_MS : Number.POSITIVE_INFINITY);
-    }
+    // The whole view at its own position is the same body for every caller: the encoder keeps it.
+    const whole = !selecting && (options.limit <= 0 || view.size <= options.limit) && resourceVersion === formatPosition(view.position);
+    const renderFirst = () => render(target, snapshots.first(binding, filtered(view, options), resourceVersion, options.limit, !selecting));
+    body = whole ? listBody(view, { apiVersion, table: printer ? { includeObject: target.includeObject } : undefined }, renderFirst) : renderFirst();
   }
   res.writeHead(200, { ...JSON_HEADERS, 'content-length': body.length });
   res.end(body);

@@ -1,12 +1,13 @@
-// Where a watcher's bytes go: a chunked HTTP response (one JSON line per event) or a websocket (one
-// text message per event). Both report backpressure the same way: write() returns false once the
+// Where a watcher's bytes go: a chunked HTTP response (one JSON line per event, written pre-framed) or a
+// websocket (one text message per event). Both report backpressure the same way: write() returns false once the
 // socket's buffer is past its high-water mark, and `drain` fires when it has emptied.
 import type { ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
+import type { EventBytes } from '../views/encoder.ts';
 
 export interface WatchSink {
-  /** Queues bytes; false when the client is not keeping up (wait for onDrain). */
-  write(chunk: Buffer): boolean;
+  /** Queues one event; false when the client is not keeping up (wait for onDrain). */
+  write(event: EventBytes): boolean;
   /** Ends the stream cleanly. */
   end(): void;
   /** Drops the connection (a client that stopped reading cannot be ended cleanly). */
@@ -20,21 +21,6 @@ export interface WatchSink {
   uncork(): void;
 }
 
-/**
- * An event line framed as one HTTP/1.1 chunk. Lines are shared by every watcher of a view, and so is
- * their framing: one buffer per line, written to each socket as it is.
- */
-const framedLines = new WeakMap<Buffer, Buffer>();
-function framedChunk(line: Buffer): Buffer {
-  let framed = framedLines.get(line);
-  if (!framed) {
-    framed = Buffer.concat([Buffer.from(`${line.length.toString(16)}\r\n`, 'latin1'), line, CRLF]);
-    framedLines.set(line, framed);
-  }
-  return framed;
-}
-const CRLF = Buffer.from('\r\n', 'latin1');
-
 export class HttpWatchSink implements WatchSink {
   readonly #res: ServerResponse;
 
@@ -43,14 +29,15 @@ export class HttpWatchSink implements WatchSink {
   }
 
   /**
-   * Once the headers are out, chunks go straight to the socket, pre-framed: `res.write` would frame
-   * each one again for every watcher (four socket writes per event). The response's own end() still
-   * writes the last chunk, and its state is unaffected: it never saw these bytes.
+   * Once the headers are out, events go straight to the socket as the encoder framed them, one buffer
+   * shared by every watcher: `res.write` would frame each one again for every watcher (four socket
+   * writes per event). The response's own end() still writes the last chunk, and its state is
+   * unaffected: it never saw these bytes.
    */
-  write(chunk: Buffer): boolean {
+  write(event: EventBytes): boolean {
     const socket = this.#res.socket;
-    if (!socket || !this.#res.headersSent || !this.#res.chunkedEncoding || chunk.length === 0) return this.#res.write(chunk);
-    return socket.write(framedChunk(chunk));
+    if (!socket || !this.#res.headersSent || !this.#res.chunkedEncoding) return this.#res.write(event.line);
+    return socket.write(event.chunk);
   }
 
   end(): void {
@@ -110,9 +97,9 @@ export class WebSocketWatchSink implements WatchSink {
     ws.on('error', () => {});
   }
 
-  write(chunk: Buffer): boolean {
+  write(event: EventBytes): boolean {
     // One event per text message (with its newline, as the apiserver's encoder writes it).
-    this.#ws.send(chunk, { binary: false });
+    this.#ws.send(event.line, { binary: false });
     if (this.#ws.bufferedAmount <= WEBSOCKET_HIGH_WATER_BYTES) return true;
     if (!this.#waitingForDrain) {
       this.#waitingForDrain = true;

@@ -1,6 +1,7 @@
 // One client's watch on a view: filters the view's events through the client's selectors (turning
 // MODIFIED into ADDED/DELETED when an object crosses them, as the apiserver's cacher does), encodes them
-// (shared bytes for JSON; Tables carry per-watcher column definitions and a fresh Age), and writes them.
+// (JSON event bytes shared through views/encoder.ts; Tables carry per-watcher column definitions and a
+// fresh Age), and writes them.
 //
 // Backpressure: a watcher never buffers events of its own. When its socket is full it stops writing and
 // remembers its position; on drain it catches up from the view's history. If the history no longer
@@ -8,7 +9,7 @@
 // an ERROR 410 Expired and the stream ends; a client that does not even read that is disconnected after
 // a grace period. Memory per slow client stays bounded by its socket buffer, and one slow client never
 // delays the others.
-import { labelsOf, withResourceVersion, type KubeObject } from '../../streams/kube-object.ts';
+import { labelsOf, type KubeObject } from '../../streams/kube-object.ts';
 import { comparePositions, formatPosition, type Position } from '../../streams/position.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import type { FieldSelector } from '../query/field-selector.ts';
@@ -16,7 +17,8 @@ import type { LabelSelector } from '../query/label-selector.ts';
 import type { TablePrinter } from '../table/printers.ts';
 import type { IncludeObject } from '../table/table.ts';
 import { failure } from '../status.ts';
-import { atVersion, bookmarkLine, jsonEventLine, tableEventLine } from './encoding.ts';
+import { atVersion, deletedAt, eventBytes, sharedEvent, type EventBytes } from '../views/encoder.ts';
+import { bookmarkEvent, tableEvent } from './encoding.ts';
 import type { Following, ViewFollower } from '../views/followers.ts';
 import type { View, ViewEvent } from '../views/view.ts';
 import type { WatchSink } from './watch-sink.ts';
@@ -37,18 +39,6 @@ export interface WatcherOptions {
 const SLOW_CLIENT_GRACE_MS = 10_000;
 
 type Emitted = { type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject };
-
-const deletedAt = new WeakMap<KubeObject, Map<string, KubeObject>>();
-
-/** `object` at resourceVersion `rv`, shared by every watcher that needs that same DELETED. */
-function atResourceVersion(object: KubeObject, rv: string): KubeObject {
-  if (object.metadata.resourceVersion === rv) return object;
-  let byRv = deletedAt.get(object);
-  if (!byRv) deletedAt.set(object, (byRv = new Map()));
-  let copy = byRv.get(rv);
-  if (!copy) byRv.set(rv, (copy = withResourceVersion(object, rv)));
-  return copy;
-}
 
 export class Watcher implements ViewFollower {
   readonly options: WatcherOptions;
@@ -146,7 +136,7 @@ export class Watcher implements ViewFollower {
         const now = this.passes(event.object);
         const before = this.passes(event.previous);
         if (now) return { type: before ? 'MODIFIED' : 'ADDED', object: event.object };
-        if (before && event.previous) return { type: 'DELETED', object: atResourceVersion(event.previous, event.object.metadata.resourceVersion ?? '') };
+        if (before && event.previous) return { type: 'DELETED', object: deletedAt(event.previous, event.object.metadata.resourceVersion ?? '') };
         return undefined;
       }
     }
@@ -154,19 +144,19 @@ export class Watcher implements ViewFollower {
 
   #write(event: Emitted): void {
     const object = atVersion(event.object, this.options.apiVersion);
-    let line: Buffer;
+    let bytes: EventBytes;
     if (this.options.printer) {
-      line = tableEventLine(event.type, this.options.printer, object, this.options.includeObject, !this.#sentColumns, Date.now());
+      bytes = tableEvent(event.type, this.options.printer, object, this.options.includeObject, !this.#sentColumns, Date.now());
       this.#sentColumns = true;
     } else {
-      line = jsonEventLine(event.type, object);
+      bytes = sharedEvent(event.type, object);
     }
-    this.#send(line);
+    this.#send(bytes);
   }
 
-  #send(line: Buffer): void {
+  #send(bytes: EventBytes): void {
     this.lastWriteAt = Date.now();
-    if (!this.#sink.write(line)) this.#paused = true;
+    if (!this.#sink.write(bytes)) this.#paused = true;
   }
 
   #catchUp(): void {
@@ -181,7 +171,7 @@ export class Watcher implements ViewFollower {
   }
 
   #writeBookmark(position: Position, annotations?: Record<string, string>): void {
-    this.#send(bookmarkLine(this.options.type, this.options.apiVersion, formatPosition(position), annotations));
+    this.#send(bookmarkEvent(this.options.type, this.options.apiVersion, formatPosition(position), annotations));
   }
 
   /** Called every second: bookmarks for idle watchers that asked for them, and the deadline. */
@@ -222,7 +212,7 @@ export class Watcher implements ViewFollower {
     this.#sink.cork();
     for (const [k, object] of heldByKey) {
       const now = next.get(k);
-      if (now === undefined || !this.passes(now)) this.#write({ type: 'DELETED', object: atResourceVersion(object, rv) });
+      if (now === undefined || !this.passes(now)) this.#write({ type: 'DELETED', object: deletedAt(object, rv) });
     }
     for (const object of next.items()) {
       if (!this.passes(object)) continue;
@@ -239,7 +229,7 @@ export class Watcher implements ViewFollower {
     if (this.#closed) return;
     const rv = formatPosition(position);
     this.#sink.cork();
-    for (const object of held) if (this.passes(object)) this.#write({ type: 'DELETED', object: atResourceVersion(object, rv) });
+    for (const object of held) if (this.passes(object)) this.#write({ type: 'DELETED', object: deletedAt(object, rv) });
     this.#sink.uncork();
     this.close();
   }
@@ -247,7 +237,7 @@ export class Watcher implements ViewFollower {
   /** Ends the stream with an ERROR event carrying 410 Expired (the client relists). */
   expire(message: string): void {
     const status = failure(410, 'Expired', message);
-    this.#sink.write(Buffer.from(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`));
+    this.#sink.write(eventBytes('ERROR', JSON.stringify(status)));
     this.close();
   }
 

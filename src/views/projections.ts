@@ -19,6 +19,7 @@ import { AccessCache } from '../tenancy/access-cache.ts';
 import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';
 import type { Access, TenantDirectory } from '../tenancy/directory.ts';
 import { claimTenant, scopeFor, type Scope } from '../tenancy/scope.ts';
+import { listBodiesCached } from './encoder.ts';
 import { Followers, type Following, type ViewFollower } from './followers.ts';
 import { View, VIEW_HISTORY_KEPT, type ObjectSource } from './view.ts';
 
@@ -146,7 +147,7 @@ export class Projections {
   /** Serialized list bodies cached by the views (each view keeps a bounded few). */
   get listCacheEntries(): number {
     let entries = 0;
-    for (const view of this.#views.values()) entries += view.cache.size;
+    for (const view of this.#views.values()) entries += listBodiesCached(view);
     return entries;
   }
 

@@ -1,18 +1,19 @@
 // One tenant view of one resource type: the objects a Scope selects, kept current from the shared
-// change stream, with a bounded history of the watch events it produced and cached list bodies.
+// change stream, with a bounded history of the watch events it produced. Its list bodies are cached by
+// the encoder (views/encoder.ts), which the view tells of every change.
 //
 // An upstream change is turned into at most one view event by comparing membership before and after
 // (as the apiserver's cacher does for a filter): in → in = MODIFIED, out → in = ADDED, in → out =
 // DELETED carrying the last visible state at the event's resourceVersion. recompute() re-evaluates every
 // object when what the scope selects by changed (a tenant's spec, a namespace's tenant). Listeners get
 // each batch synchronously; they must not block.
-import { objectKey, withResourceVersion, type KubeObject } from '../../streams/kube-object.ts';
+import { objectKey, type KubeObject } from '../../streams/kube-object.ts';
 import { formatPosition, type Position } from '../../streams/position.ts';
 import type { ChangeType } from '../../streams/reflector.ts';
 import type { TenantDirectory } from '../tenancy/directory.ts';
 import { isVisible, type Scope } from '../tenancy/scope.ts';
+import { deletedAt, forgetListBodies } from './encoder.ts';
 import { MemoryEventLog, type EventLog } from './event-log.ts';
-import { TtlCache } from '../ttl-cache.ts';
 
 export interface ViewEvent {
   readonly position: Position;
@@ -39,9 +40,6 @@ export const VIEW_HISTORY_CAPACITY = 1_000;
 /** Events a view keeps whatever their age, so that the watchers of a quiet tenant can still resume. */
 export const VIEW_HISTORY_KEPT = 10;
 
-/** Cached list bodies per view: JSON and Table for a couple of API versions and includeObject modes. */
-const LIST_CACHE_ENTRIES = 8;
-
 export class View {
   readonly scope: Scope;
   readonly log: EventLog<ViewEvent>;
@@ -51,11 +49,6 @@ export class View {
   readonly #visible = new Map<string, KubeObject>();
   #position: Position;
   #sorted: KubeObject[] | undefined;
-  /**
-   * Serialized list bodies, dropped on every change. Bounded: Table bodies are keyed by the second their
-   * Age column was computed in, so a quiet view listed every few seconds would gain one entry each time.
-   */
-  readonly cache = new TtlCache<Buffer>(LIST_CACHE_ENTRIES);
   lastUsedAt = Date.now();
 
   /** `candidates`: every object of the type that may be visible (all of them, or what an index narrows). */
@@ -144,13 +137,13 @@ export class View {
     }
     if (!before) return undefined;
     this.#visible.delete(key);
-    const object = current === undefined && final !== before ? final : withResourceVersion(before, formatPosition(position));
+    const object = current === undefined && final !== before ? final : deletedAt(before, formatPosition(position));
     return { position, type: 'DELETED', object, previous: before };
   }
 
   #publish(events: ViewEvent[]): void {
     this.#sorted = undefined;
-    this.cache.clear();
+    forgetListBodies(this);
     for (const event of events) this.log.append(event);
     this.#position = events[events.length - 1]?.position ?? this.#position;
     for (const listener of this.#listeners) listener.deliver(this, events);

@@ -16,6 +16,7 @@ import type { WatchSink } from '../../src/serve/watch-sink.ts';
 import { Watcher } from '../../src/serve/watcher.ts';
 import { TenantDirectory } from '../../src/tenancy/directory.ts';
 import { scopeFor } from '../../src/tenancy/scope.ts';
+import type { EventBytes } from '../../src/views/encoder.ts';
 import { Projections } from '../../src/views/projections.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 import { suite } from '../support/suite.ts';
@@ -253,8 +254,8 @@ class RecordingSink implements WatchSink {
   readonly violations: string[] = [];
   closed = false;
   constructor(readonly check: (type: string, object: KubeObject) => string | undefined) {}
-  write(chunk: Buffer): boolean {
-    const event = JSON.parse(chunk.toString('utf8')) as { type: string; object: KubeObject };
+  write(bytes: EventBytes): boolean {
+    const event = JSON.parse(bytes.line.toString('utf8')) as { type: string; object: KubeObject };
     const problem = this.check(event.type, event.object);
     if (problem) this.violations.push(problem);
     if (event.type === 'ADDED' || event.type === 'MODIFIED') this.objects.set(event.object.metadata.name ?? '', event.object);

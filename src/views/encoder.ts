@@ -1,0 +1,158 @@
+// The one owner of serialized bytes that outlive a request. Every view and watcher asks here, so each
+// form is built once and shared:
+// - per object (objects are immutable; the forms hang off them in one WeakMap and die with them): its
+//   JSON, its JSON as a built-in list item, its copy at another API version, its copy at a DELETED's
+//   resourceVersion, and its watch event bytes per event type;
+// - per watch event: one buffer holding the line already framed as an HTTP/1.1 chunk, written as it is
+//   to every HTTP watcher's socket (websockets get the line inside it and frame it themselves);
+// - per view: a bounded cache of list bodies per representation, dropped when the view changes.
+// Bytes built for one request or one watcher (a GET, a paged list, a Table event, a BOOKMARK, an ERROR)
+// are framed here but not kept.
+import { withResourceVersion, type KubeObject } from '../../streams/kube-object.ts';
+import type { IncludeObject } from '../table/table.ts';
+import { TtlCache } from '../ttl-cache.ts';
+
+/** One watch event's bytes, built in one buffer: `chunk` is `line` framed as an HTTP/1.1 chunk. */
+export interface EventBytes {
+  /** `{"type":…,"object":…}\n`: what a websocket message or an unframed response carries. */
+  readonly line: Buffer;
+  /** `<hex length>\r\n<line>\r\n`; `line` is a view into it, not a copy. */
+  readonly chunk: Buffer;
+}
+
+interface ObjectForms {
+  json?: string;
+  itemJson?: string;
+  events?: Map<string, EventBytes>;
+  byApiVersion?: Map<string, KubeObject>;
+  byDeletedAt?: Map<string, KubeObject>;
+}
+
+const formsOf = new WeakMap<KubeObject, ObjectForms>();
+
+function forms(object: KubeObject): ObjectForms {
+  let found = formsOf.get(object);
+  if (!found) formsOf.set(object, (found = {}));
+  return found;
+}
+
+/** The object as served at `apiVersion` (e.g. networking.k8s.io/v1beta1 IngressClass). */
+export function atVersion(object: KubeObject, apiVersion: string): KubeObject {
+  if (object.apiVersion === apiVersion) return object;
+  const byApiVersion = (forms(object).byApiVersion ??= new Map());
+  let versioned = byApiVersion.get(apiVersion);
+  if (!versioned) {
+    const { kind, apiVersion: _old, ...rest } = object;
+    versioned = { kind, apiVersion, ...rest } as KubeObject;
+    byApiVersion.set(apiVersion, versioned);
+  }
+  return versioned;
+}
+
+/**
+ * Resource versions at which one object's DELETED copies are kept. Every view and watcher that hides the
+ * object at one change asks for the same one at once; a slow watcher catching up may ask for an older one.
+ */
+const DELETED_COPIES_KEPT = 8;
+
+/**
+ * What a DELETED at `resourceVersion` carries when the object left a view or a watcher's selectors
+ * without being deleted upstream: its last state, at the event's resourceVersion (the apiserver cacher's
+ * rule). One copy per (object, resourceVersion), so its bytes are built once for every view and watcher.
+ */
+export function deletedAt(object: KubeObject, resourceVersion: string): KubeObject {
+  if (object.metadata.resourceVersion === resourceVersion) return object;
+  const byDeletedAt = (forms(object).byDeletedAt ??= new Map());
+  let copy = byDeletedAt.get(resourceVersion);
+  if (!copy) {
+    copy = withResourceVersion(object, resourceVersion);
+    byDeletedAt.set(resourceVersion, copy);
+    const oldest = byDeletedAt.keys().next().value;
+    if (byDeletedAt.size > DELETED_COPIES_KEPT && oldest !== undefined) byDeletedAt.delete(oldest);
+  }
+  return copy;
+}
+
+export function objectJson(object: KubeObject): string {
+  const objectForms = forms(object);
+  return (objectForms.json ??= JSON.stringify(object));
+}
+
+/** An item of a list body: custom resources keep kind/apiVersion per item, built-in list items omit them. */
+export function itemJson(object: KubeObject, custom: boolean): string {
+  if (custom) return objectJson(object);
+  const objectForms = forms(object);
+  if (objectForms.itemJson === undefined) {
+    const { kind: _k, apiVersion: _a, ...rest } = object;
+    objectForms.itemJson = JSON.stringify(rest);
+  }
+  return objectForms.itemJson;
+}
+
+/** `{"type":"ADDED","object":{…}}\n` and its chunk, built once per (object, event type). */
+export function sharedEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): EventBytes {
+  const events = (forms(object).events ??= new Map());
+  let bytes = events.get(type);
+  if (!bytes) {
+    bytes = eventBytes(type, objectJson(object));
+    events.set(type, bytes);
+  }
+  return bytes;
+}
+
+const CRLF_BYTES = 2;
+
+/** One event's bytes, not kept (a Table row, a BOOKMARK, an ERROR: built for one watcher). */
+export function eventBytes(type: string, objectJsonText: string): EventBytes {
+  const line = `{"type":"${type}","object":${objectJsonText}}\n`;
+  const lineLength = Buffer.byteLength(line);
+  const header = `${lineLength.toString(16)}\r\n`;
+  const chunk = Buffer.allocUnsafe(header.length + lineLength + CRLF_BYTES);
+  chunk.write(header, 0, 'latin1');
+  chunk.write(line, header.length, 'utf8');
+  chunk.write('\r\n', header.length + lineLength, 'latin1');
+  return { line: chunk.subarray(header.length, header.length + lineLength), chunk };
+}
+
+/** How a list body is represented: JSON at an API version, or a Table (of that version, with objects as asked). */
+export interface ListRepresentation {
+  apiVersion: string;
+  table?: { includeObject: IncludeObject };
+}
+
+/** List bodies per view: JSON and Table for a couple of API versions and includeObject modes. */
+export const LIST_BODIES_PER_VIEW = 8;
+/** A Table's Age column is good for the second it was computed in. */
+const TABLE_BODY_TTL_MS = 1_000;
+
+/** Keyed by the view (any object whose changes are reported to forgetListBodies). */
+const listBodiesOf = new WeakMap<object, TtlCache<Buffer>>();
+
+/**
+ * The list body of `view` in `representation`: cached, or `render`ed and cached until the view changes.
+ * Only for a full, unfiltered list at the view's own position (the same bytes for every caller).
+ * Bounded: Table bodies are keyed by the second their Age column was computed in, so a quiet view listed
+ * every few seconds would otherwise gain one entry each time.
+ */
+export function listBody(view: object, representation: ListRepresentation, render: () => Buffer): Buffer {
+  const key = representation.table
+    ? `table:${representation.apiVersion}:${representation.table.includeObject}:${Math.floor(Date.now() / 1000)}`
+    : `json:${representation.apiVersion}`;
+  let bodies = listBodiesOf.get(view);
+  const cached = bodies?.get(key);
+  if (cached) return cached;
+  const body = render();
+  if (!bodies) listBodiesOf.set(view, (bodies = new TtlCache<Buffer>(LIST_BODIES_PER_VIEW)));
+  bodies.set(key, body, representation.table ? TABLE_BODY_TTL_MS : Number.POSITIVE_INFINITY);
+  return body;
+}
+
+/** The view changed: its list bodies are stale. */
+export function forgetListBodies(view: object): void {
+  listBodiesOf.delete(view);
+}
+
+/** List bodies cached for `view` (for the gauge tenant_proxy_list_cache_entries). */
+export function listBodiesCached(view: object): number {
+  return listBodiesOf.get(view)?.size ?? 0;
+}
