@@ -3,7 +3,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Server } from 'node:net';
 import type { TenantEngine } from './tenant-engine.ts';
-import { qualifiedResource } from '../streams/resource-type.ts';
+import { qualifiedResource, type ResourceType } from '../streams/resource-type.ts';
+
+/** `tenants.capsule.clastix.io`; a converted version's own informer as kubectl names it: `tenants.v1beta1.capsule.clastix.io`. */
+function informerLabel(type: ResourceType): string {
+  return type.converted ? `${type.resource}.${type.version}.${type.group}` : qualifiedResource(type);
+}
 
 /**
  * nodejs_eventloop_lag_* sample the loop every this many milliseconds and record whole intervals: a loop
@@ -103,9 +108,17 @@ export class ProxyMetrics {
         registers,
         collect() {
           this.reset();
-          for (const r of engine.hub.reflectors()) this.set({ resource: qualifiedResource(r.type) }, read(r));
+          for (const r of engine.hub.reflectors()) this.set({ resource: informerLabel(r.type) }, read(r));
         },
       });
+    new Gauge({
+      name: 'tenant_proxy_upstream_watches',
+      help: 'Upstream watches the informers keep: one per listed resource type, plus one per Tenant version a conversion webhook converts',
+      registers,
+      collect() {
+        this.set(engine.hub.reflectors().filter((r) => r.state === 'synced').length);
+      },
+    });
     perInformer('tenant_proxy_informer_synced', '1 once the upstream list of the resource is complete', (r) => (r.state === 'synced' ? 1 : 0));
     perInformer('tenant_proxy_informer_lag_seconds', 'Seconds since the upstream watch of the resource last said anything', (r) => r.lagMs / 1000);
     perInformer('tenant_proxy_informer_objects', 'Objects held for the resource', (r) => r.size);

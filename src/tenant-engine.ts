@@ -74,7 +74,10 @@ export class TenantEngine {
       isCustom: (type) => hub.reflector(CUSTOM_RESOURCE_DEFINITIONS)?.get(`${type.resource}.${type.group}`) !== undefined,
       fixed: [...TENANCY_TYPES, ...BUILT_IN_SERVED],
     });
-    this.capsuleCrds = new CapsuleCrds(hub.changes$, (type) => hub.reflector(type), (versions) => this.served.setVersions(TENANTS, versions), log);
+    this.capsuleCrds = new CapsuleCrds(hub.changes$, hub, (versions, converted) => {
+      this.served.setVersions(TENANTS, versions, converted);
+      this.api.endWatchesServedElsewhere(TENANTS);
+    }, log);
     this.projections.onAccessChange({ prepare: () => {}, commit: () => this.ruleInformers.changed() });
     this.#collector = setInterval(() => this.projections.collectIdle(), VIEW_COLLECT_INTERVAL_MS);
     this.#collector.unref();

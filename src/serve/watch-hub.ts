@@ -79,6 +79,11 @@ export class WatchHub {
     }
   }
 
+  /** Ends the watches `ending` picks, cleanly (their clients list and watch again). */
+  closeWhere(ending: (watcher: Watcher) => boolean): void {
+    for (const watcher of [...this.#watchers]) if (ending(watcher)) watcher.close();
+  }
+
   /** Ends every watch cleanly (shutdown). */
   closeAll(): void {
     for (const watcher of [...this.#watchers]) watcher.close();
