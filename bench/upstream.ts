@@ -8,7 +8,11 @@ import type { Dataset, DatasetParams } from './dataset.ts';
 import { makeIdentities, type Identities } from './harness.ts';
 import { REPLAY_TYPES, ReplayUpstream } from './replay-upstream.ts';
 
-/** Resource types tenant-proxy watches upstream: its target for upstream watch connections. */
+/**
+ * Resource types tenant-proxy watches upstream: its target for upstream watch connections (on a cluster
+ * whose Tenant CRD converts through a webhook, one more per other served Tenant version; the replay
+ * upstream's does not).
+ */
 export const WATCHED_TYPES = REPLAY_TYPES.length;
 
 export interface BenchUpstream {

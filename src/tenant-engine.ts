@@ -33,6 +33,11 @@ export interface EngineOptions {
   clientIdleTimeoutMs: number;
 }
 
+/** `tenants.capsule.clastix.io`; a converted version's own informer as kubectl names it: `tenants.v1beta1.capsule.clastix.io`. */
+function informerLabel(type: ResourceType): string {
+  return type.converted ? `${type.resource}.${type.version}.${type.group}` : qualifiedResource(type);
+}
+
 export class TenantEngine {
   readonly hub: InformerHub;
   readonly directory = new TenantDirectory();
@@ -75,7 +80,10 @@ export class TenantEngine {
       isCustom: (type) => hub.reflector(CUSTOM_RESOURCE_DEFINITIONS)?.get(`${type.resource}.${type.group}`) !== undefined,
       fixed: [...TENANCY_TYPES, ...BUILT_IN_SERVED],
     });
-    this.capsuleCrds = new CapsuleCrds(hub.changes$, (type) => hub.reflector(type), (versions) => this.served.setVersions(TENANTS, versions), log);
+    this.capsuleCrds = new CapsuleCrds(hub.changes$, hub, (versions, converted) => {
+      this.served.setVersions(TENANTS, versions, converted);
+      this.api.endWatchesServedElsewhere(TENANTS);
+    }, log);
     this.projections.onAccessChange(() => this.ruleInformers.changed());
     this.#collector = setInterval(() => this.projections.collectIdle(), VIEW_COLLECT_INTERVAL_MS);
     this.#collector.unref();
@@ -103,9 +111,17 @@ export class TenantEngine {
         registers,
         collect() {
           this.reset();
-          for (const r of hub.reflectors()) this.set({ resource: qualifiedResource(r.type) }, read(r));
+          for (const r of hub.reflectors()) this.set({ resource: informerLabel(r.type) }, read(r));
         },
       });
+    new Gauge({
+      name: 'tenant_proxy_upstream_watches',
+      help: 'Upstream watches the informers keep: one per listed resource type, plus one per Tenant version a conversion webhook converts',
+      registers,
+      collect() {
+        this.set(hub.reflectors().filter((r) => r.state === 'synced').length);
+      },
+    });
     perInformer('tenant_proxy_informer_synced', '1 once the upstream list of the resource is complete', (r) => (r.state === 'synced' ? 1 : 0));
     perInformer('tenant_proxy_informer_lag_seconds', 'Seconds since the upstream watch of the resource last said anything', (r) => r.lagMs / 1000);
     perInformer('tenant_proxy_informer_objects', 'Objects held for the resource', (r) => r.size);

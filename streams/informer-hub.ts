@@ -3,8 +3,8 @@
 //
 // Order: reflectors emit synchronously from their sockets' data handlers, so changes$ delivers one
 // change at a time, fully processed by every subscriber before the next — a total order across types.
-// Types named only by clusterResources rules are acquired and released (reference counted): their
-// reflector starts with the first rule naming them and stops with the last.
+// Types named only by clusterResources rules, and Tenant versions converted by a webhook, are acquired
+// and released (reference counted): their reflector starts with the first use and stops with the last.
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { RequestSource, StreamLog } from './ports.ts';
 import type { KubeObject } from './kube-object.ts';
@@ -77,11 +77,11 @@ export class InformerHub {
       entry.subscription.unsubscribe();
       entry.reflector.stop();
       this.#entries.delete(id);
-      this.#log.info({ resource: id }, 'informer stopped: no rule needs it');
+      this.#log.info({ resource: id }, 'informer stopped: nothing needs it any more');
     }
   }
 
-  reflector(type: Pick<ResourceType, 'group' | 'resource'>): Reflector | undefined {
+  reflector(type: Pick<ResourceType, 'group' | 'resource'> & Partial<Pick<ResourceType, 'version' | 'converted'>>): Reflector | undefined {
     return this.#entries.get(typeId(type))?.reflector;
   }
 

@@ -10,6 +10,12 @@ export interface ResourceType {
   namespaced: boolean;
   /** Served by a CustomResourceDefinition (unstructured JSON on the wire). */
   custom?: boolean;
+  /**
+   * A version the apiserver converts through a conversion webhook, watched by an informer of its own
+   * beside the kind's storage-version informer: a type of its own (`typeId` names the version), the
+   * same kind (`kindId`).
+   */
+  converted?: boolean;
 }
 
 export function groupVersion(type: Pick<ResourceType, 'group' | 'version'>): string {
@@ -26,7 +32,13 @@ export function qualifiedResource(type: Pick<ResourceType, 'group' | 'resource'>
   return type.group ? `${type.resource}.${type.group}` : type.resource;
 }
 
-export function typeId(type: Pick<ResourceType, 'group' | 'resource'>): string {
+/** What informers, views and served paths are keyed by: `group/resource`, plus `/version` for a converted version. */
+export function typeId(type: Pick<ResourceType, 'group' | 'resource'> & Partial<Pick<ResourceType, 'version' | 'converted'>>): string {
+  return type.converted ? `${type.group}/${type.resource}/${type.version}` : `${type.group}/${type.resource}`;
+}
+
+/** The kind whatever the version: `group/resource` (what visibility and grants are decided by). */
+export function kindId(type: Pick<ResourceType, 'group' | 'resource'>): string {
   return `${type.group}/${type.resource}`;
 }
 

@@ -13,7 +13,7 @@ import { identityKey } from '../tenancy/access-cache.ts';
 import { isTenantUser, type Access, type TenantDirectory } from '../tenancy/directory.ts';
 import { isVisible, scopeFor, type Scope } from '../tenancy/scope.ts';
 import type { Projections } from '../views/projections.ts';
-import { typeId, type ResourceType, groupVersion } from '../../streams/resource-type.ts';
+import { kindId, typeId, type ResourceType, groupVersion } from '../../streams/resource-type.ts';
 import type { Reflector } from '../../streams/reflector.ts';
 import type { EventClock } from '../../streams/position.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
@@ -145,6 +145,19 @@ export class TenantApi {
     if (!isTenantUser(access)) return undefined;
     const scope = scopeFor(type, access);
     return scope ? { type, scope, access } : undefined;
+  }
+
+  /**
+   * Ends the watches of `kind` whose version is now answered from another informer (a CRD switched
+   * between conversion None and Webhook) or no longer served, as the apiserver ends them when a CRD's
+   * versions change: the client lists and watches again, and gets the objects of the right informer.
+   */
+  endWatchesServedElsewhere(kind: ResourceType): void {
+    this.watchHub.closeWhere(({ options: { type, apiVersion } }) => {
+      if (kindId(type) !== kindId(kind)) return false;
+      const now = this.#deps.served.resolve(type.group, apiVersion.slice(apiVersion.indexOf('/') + 1), type.resource);
+      return now === undefined || typeId(now) !== typeId(type);
+    });
   }
 
   /** The proxy forwarded a write that succeeded: reads of a watched type wait for its event. */

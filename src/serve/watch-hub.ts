@@ -45,6 +45,11 @@ export class WatchHub {
     for (const watcher of this.#watchers) watcher.tick(now, clockNow, BOOKMARK_IDLE_MS, FINAL_BOOKMARK_LEAD_MS);
   }
 
+  /** Ends the watches `ending` picks, cleanly (their clients list and watch again). */
+  closeWhere(ending: (watcher: Watcher) => boolean): void {
+    for (const watcher of [...this.#watchers]) if (ending(watcher)) watcher.close();
+  }
+
   /** Ends every watch cleanly (shutdown). */
   closeAll(): void {
     for (const watcher of [...this.#watchers]) watcher.close();

@@ -4,12 +4,13 @@
 // schemas the apiserver prunes objects to the requested version's schema; the stored shape is the
 // complete one), and is retargeted in place when an upgrade changes it; a kind whose CRD is installed
 // later is listed at once instead of at the next slow retry. Tenants are served at every served
-// version when the CRD converts with `None` (the objects differ only in apiVersion); with a conversion
-// webhook only the storage version is served from the informer, other versions are forwarded.
+// version: with conversion `None` from the storage informer (the objects differ only in apiVersion);
+// with a conversion webhook each other served version gets an informer of its own (a `converted` type:
+// the apiserver converts its objects through the webhook), acquired and released on the hub as the CRD
+// changes — one more upstream watch per such version. Only the storage version feeds the directory.
 import { filter, type Observable, type Subscription } from 'rxjs';
-import type { Change } from '../../streams/informer-hub.ts';
+import type { Change, InformerHub } from '../../streams/informer-hub.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
-import type { Reflector } from '../../streams/reflector.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, PROXY_SETTINGS, TENANTS, qualifiedResource, typeId, type ResourceType } from '../../streams/resource-type.ts';
 import type { Logger } from '../log.ts';
 
@@ -43,15 +44,25 @@ export function crdVersions(crd: Crd): CrdVersions {
   };
 }
 
+/** The Tenant versions the webhook converts: every served one but the storage version. */
+export function convertedTenantTypes({ storage, served, conversion }: CrdVersions): ResourceType[] {
+  if (conversion !== 'Webhook') return [];
+  return served.filter((v) => v !== storage).map((version) => ({ ...TENANTS, version, converted: true }));
+}
+
+/** Told the versions Tenants are served at, and which of them are answered from their own informers. */
+export type ServeTenantsAt = (versions: string[], converted: readonly ResourceType[]) => void;
+
 export class CapsuleCrds {
-  readonly #reflector: (type: ResourceType) => Reflector | undefined;
-  readonly #serveTenantsAt: (versions: string[]) => void;
+  readonly #informers: Pick<InformerHub, 'reflector' | 'acquire' | 'release'>;
+  readonly #serveTenantsAt: ServeTenantsAt;
   readonly #log: Logger;
   readonly #subscription: Subscription;
+  /** The converted Tenant versions whose informers this holds, by typeId. */
+  readonly #converted = new Map<string, ResourceType>();
 
-  /** `serveTenantsAt`: told the versions Tenants may be answered at from the one informer. */
-  constructor(changes$: Observable<Change>, reflector: (type: ResourceType) => Reflector | undefined, serveTenantsAt: (versions: string[]) => void, log: Logger) {
-    this.#reflector = reflector;
+  constructor(changes$: Observable<Change>, informers: Pick<InformerHub, 'reflector' | 'acquire' | 'release'>, serveTenantsAt: ServeTenantsAt, log: Logger) {
+    this.#informers = informers;
     this.#serveTenantsAt = serveTenantsAt;
     this.#log = log;
     const crds = typeId(CUSTOM_RESOURCE_DEFINITIONS);
@@ -60,21 +71,38 @@ export class CapsuleCrds {
 
   #apply(change: Change): void {
     const type = WATCHED.get(change.object.metadata.name ?? '') as ResourceType;
+    const isTenants = typeId(type) === typeId(TENANTS);
     if (change.type === 'DELETED') {
-      if (typeId(type) === typeId(TENANTS)) this.#serveTenantsAt([TENANTS.version]);
+      if (isTenants) this.#serveTenants([TENANTS.version], []);
       return;
     }
-    const { storage, served, conversion } = crdVersions(change.object as Crd);
-    const reflector = this.#reflector(type);
+    const versions = crdVersions(change.object as Crd);
+    const { storage, served, conversion } = versions;
+    const reflector = this.#informers.reflector(type);
     if (!storage || !reflector) return;
     // Retargeted to the storage version, or woken from a wait (absent, or failing since the CRD was
     // deleted): the kind is served now, list it now.
     if (reflector.type.version !== storage) reflector.retarget({ ...type, version: storage });
     else reflector.wake();
-    if (typeId(type) === typeId(TENANTS)) {
-      const versions = conversion === 'None' ? served : [storage];
-      this.#serveTenantsAt(versions);
-      this.#log.info({ storage, served, conversion, servedByProxy: versions }, 'Tenant CRD versions');
+    if (!isTenants) return;
+    const converted = convertedTenantTypes(versions);
+    this.#serveTenants(served, converted);
+    this.#log.info({ storage, served, conversion, ownInformers: converted.map((t) => t.version) }, 'Tenant CRD versions');
+  }
+
+  /** New informers start before the versions switch to them; the ones no longer needed stop after. */
+  #serveTenants(versions: string[], converted: readonly ResourceType[]): void {
+    const wanted = new Map(converted.map((t) => [typeId(t), t]));
+    for (const [id, t] of wanted) {
+      if (this.#converted.has(id)) continue;
+      this.#informers.acquire(t);
+      this.#converted.set(id, t);
+    }
+    this.#serveTenantsAt(versions, converted);
+    for (const [id, t] of this.#converted) {
+      if (wanted.has(id)) continue;
+      this.#informers.release(t);
+      this.#converted.delete(id);
     }
   }
 

@@ -2,7 +2,7 @@
 // namespaces, which clusterResources rules) and the visibility predicate evaluated on live objects.
 // Identities with equal scopes share one view, so a Scope's key names exactly what it selects by.
 import { labelsOf, type KubeObject } from '../../streams/kube-object.ts';
-import { typeId, type ResourceType } from '../../streams/resource-type.ts';
+import { kindId, typeId, type ResourceType } from '../../streams/resource-type.ts';
 import { labelSelectorFromObject, NOTHING, type LabelSelector } from '../query/label-selector.ts';
 import { ruleMatches, TENANT_LABEL, type ClusterResourceRule, type ProxyKind, type SelectorAllowedList, type Tenant } from './capsule.ts';
 import type { Access, TenantDirectory } from './directory.ts';
@@ -31,7 +31,7 @@ export interface Scope {
 
 /** The identity's scope on `type`, or undefined when it has no grant there (the request is forwarded). */
 export function scopeFor(type: ResourceType, access: Access): Scope | undefined {
-  const id = typeId(type);
+  const id = kindId(type);
   let tenants: string[] = [];
   let members: string[] = [];
   if (id === NAMESPACES_ID) {
@@ -47,7 +47,7 @@ export function scopeFor(type: ResourceType, access: Access): Scope | undefined 
   if (tenants.length === 0 && members.length === 0 && rules.length === 0) return undefined;
   tenants.sort();
   members.sort();
-  const key = `${id}#${tenants.join(',')}#${members.join(',')}#${rules.map((r) => r.key).join(';')}`;
+  const key = `${typeId(type)}#${tenants.join(',')}#${members.join(',')}#${rules.map((r) => r.key).join(';')}`;
   return { type, tenants, members, rules, key };
 }
 
@@ -65,7 +65,7 @@ export function isVisible(scope: Scope, object: KubeObject, directory: TenantDir
     if ((operation === 'list' ? rule.list : rule.get) && rule.selector.matches(labelsOf(object))) return true;
   }
   if (scope.tenants.length === 0 && scope.members.length === 0) return false;
-  const id = typeId(scope.type);
+  const id = kindId(scope.type);
   const name = object.metadata.name ?? '';
   switch (id) {
     case NAMESPACES_ID: {
@@ -74,7 +74,7 @@ export function isVisible(scope: Scope, object: KubeObject, directory: TenantDir
       return tenant !== undefined && scope.tenants.includes(tenant);
     }
     case TENANTS_ID:
-      return scope.tenants.includes(name);
+      return scope.tenants.includes(name) && sameTenant(directory, object);
     case '/nodes':
       return scope.tenants.some((t) => nodeMatches(directory.tenant(t), object));
     case '/persistentvolumes': {
@@ -88,6 +88,15 @@ export function isVisible(scope: Scope, object: KubeObject, directory: TenantDir
       return rules !== undefined && scope.tenants.some((t) => classMatches(rules(directory.tenant(t)), object));
     }
   }
+}
+
+/**
+ * Whether a Tenant object is the one the directory knows by that name: an informer of a converted
+ * version may still hold a deleted tenant whose name was taken again.
+ */
+function sameTenant(directory: TenantDirectory, object: KubeObject): boolean {
+  const known = directory.tenant(object.metadata.name ?? '')?.metadata.uid;
+  return known === undefined || object.metadata.uid === undefined || known === object.metadata.uid;
 }
 
 /**

@@ -7,12 +7,14 @@
 // hold the object, views of its tenant(s), views listing it as a member namespace, and views with
 // clusterResources rules; other kinds (nodes, classes) are checked against every view of the kind.
 // After a tenancy change, followers (watchers) whose identity's scope changed are moved to their new
-// view (followers.ts), and access listeners are told.
+// view (followers.ts), and access listeners are told. A Tenant version converted by a webhook has views
+// of its own (its own informer's objects), routed and indexed as Tenants; only the storage version's
+// objects feed the directory.
 import type { Subscription } from 'rxjs';
 import type { Change } from '../../streams/informer-hub.ts';
 import { objectKey, type KubeObject } from '../../streams/kube-object.ts';
 import type { EventClock } from '../../streams/position.ts';
-import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, typeId, type ResourceType } from '../../streams/resource-type.ts';
+import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, kindId, typeId, type ResourceType } from '../../streams/resource-type.ts';
 import type { Observable } from 'rxjs';
 import type { Identity } from '../identity.ts';
 import { AccessCache } from '../tenancy/access-cache.ts';
@@ -205,7 +207,7 @@ export class Projections {
    * the cluster's. Everything otherwise.
    */
   #candidatesOf(scope: Scope, store: ObjectSource): Iterable<KubeObject> {
-    const id = typeId(scope.type);
+    const id = kindId(scope.type);
     if (scope.rules.length > 0 || (id !== NAMESPACES_ID && id !== TENANTS_ID)) return store.list();
     const names = new Set<string>(scope.members);
     if (id === TENANTS_ID) for (const t of scope.tenants) names.add(t);
@@ -245,9 +247,10 @@ export class Projections {
   #candidates(id: string, change: Change, touched: Set<string> | undefined): Iterable<View> {
     const views = this.#byType.get(id);
     if (!views || views.size === 0) return [];
-    if (id !== NAMESPACES_ID && id !== TENANTS_ID && id !== PERSISTENT_VOLUMES_ID) return views;
+    const kind = kindId(change.resource);
+    if (kind !== NAMESPACES_ID && kind !== TENANTS_ID && kind !== PERSISTENT_VOLUMES_ID) return views;
     const tenants = new Set<string>(touched ?? []);
-    for (const object of [change.object, change.previous]) if (object) for (const t of this.#tenantsOf(id, object)) tenants.add(t);
+    for (const object of [change.object, change.previous]) if (object) for (const t of this.#tenantsOf(kind, object)) tenants.add(t);
     const result = new Set<View>();
     const add = (set: Set<View> | undefined) => {
       for (const view of set ?? []) if (typeId(view.scope.type) === id) result.add(view);
