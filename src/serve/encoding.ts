@@ -3,6 +3,7 @@
 // bodies and Tables. Caches hang off the (immutable) objects in WeakMaps, so they die with them.
 import type { KubeObject } from '../../streams/kube-object.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
+import { servedKindOf } from '../kinds/registry.ts';
 import type { TablePrinter } from '../table/printers.ts';
 import { tableFor, type IncludeObject } from '../table/table.ts';
 
@@ -112,12 +113,6 @@ export function bookmarkLine(type: ResourceType, apiVersion: string, resourceVer
   if (!isCustomResource(type)) metadata.creationTimestamp = null;
   if (annotations) metadata.annotations = annotations;
   // Go structs serialize their empty spec/status; kinds without them (classes) have none.
-  const empty = STRUCT_FIELDS[type.kind] ?? {};
+  const empty = servedKindOf(type)?.bookmark ?? {};
   return Buffer.from(`{"type":"BOOKMARK","object":${JSON.stringify({ kind: type.kind, apiVersion, metadata, ...empty })}}\n`);
 }
-
-const STRUCT_FIELDS: Readonly<Record<string, Record<string, unknown>>> = {
-  Namespace: { spec: {}, status: {} },
-  Node: { spec: {}, status: { daemonEndpoints: { kubeletEndpoint: { Port: 0 } }, nodeInfo: { machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: '', containerRuntimeVersion: '', kubeletVersion: '', kubeProxyVersion: '', operatingSystem: '', architecture: '' } } },
-  PersistentVolume: { spec: {}, status: {} },
-};
