@@ -179,6 +179,6 @@ export function servedKindOf(type: Pick<ResourceType, 'group' | 'resource'>): Se
 }
 
 /** Whether a change of the kind can affect only the views of the tenants it belongs to (an index). */
-export function routedByTenant(rule: VisibilityRule): boolean {
-  return rule.by === 'namespace' || rule.by === 'tenant' || rule.by === 'volume';
+export function routedByTenant(rule: VisibilityRule['by']): boolean {
+  return rule === 'namespace' || rule === 'tenant' || rule === 'volume';
 }

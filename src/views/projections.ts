@@ -220,16 +220,16 @@ export class Projections {
   #candidates(id: string, change: Change, touched: Set<string> | undefined): Iterable<View> {
     const views = this.#byType.get(id);
     if (!views || views.size === 0) return [];
-    const visibility = servedKindOf(change.resource)?.visibility;
+    const visibility = visibilityOf(change.resource);
     if (!visibility || !routedByTenant(visibility)) return views;
     const tenants = new Set<string>(touched ?? []);
-    for (const object of [change.object, change.previous]) if (object) for (const t of this.#tenantsOf(visibility.by, object)) tenants.add(t);
+    for (const object of [change.object, change.previous]) if (object) for (const t of this.#tenantsOf(visibility, object)) tenants.add(t);
     const result = new Set<View>();
     const add = (set: Set<View> | undefined) => {
       for (const view of set ?? []) if (typeId(view.scope.type) === id) result.add(view);
     };
     for (const t of tenants) add(this.#byTenant.get(t));
-    if (visibility.by === 'namespace') add(this.#byMember.get(change.object.metadata.name ?? ''));
+    if (visibility === 'namespace') add(this.#byMember.get(change.object.metadata.name ?? ''));
     add(this.#withRules);
     return result;
   }
