@@ -4,8 +4,9 @@
 // runtime.DefaultMetaV1FieldSelectorConversion, or the CRD handler's own), then matching against the field
 // set each registry's GetAttrs builds for an object.
 //
-// Owns: the `fieldSelector` parameter → FieldSelector, and the selectable fields of the kinds the proxy
-// serves. Does not own: labels (label-selector.ts), the other list options (list-options.ts).
+// Owns: the `fieldSelector` parameter → FieldSelector, and the defaults for kinds without their own
+// fields. Does not own: the selectable fields of the kinds the proxy serves (their entries in
+// kinds/registry.ts), labels (label-selector.ts), the other list options (list-options.ts).
 // Fails: with StatusError 400 BadRequest and the apiserver's message — `invalid selector: …`, `invalid
 // field selector: …`, `field label not supported: x`, or for kinds without their own conversion
 // `"x" is not a known field selector: only "metadata.name", "metadata.namespace"`.
@@ -15,6 +16,8 @@
 // every other cluster-scoped built-in (storage/ingress/priority/runtime classes…) and cluster-scoped custom
 // resources {metadata.name}; namespaced ones add metadata.namespace. A field missing from the set reads as
 // "" — so on storageclasses `metadata.namespace=` selects everything and `metadata.namespace=x` nothing.
+import { customResourceFields, defaultBuiltInFields, type FieldSet, type SelectableFields } from '../kinds/selectable-fields.ts';
+import { servedKindOf } from '../kinds/registry.ts';
 import { badRequest } from '../status.ts';
 import { compareBytes, goQuote } from './go-strconv.ts';
 
@@ -107,13 +110,6 @@ export function parseFieldTerms(text: string): FieldRequirement[] {
 
 // ── per-kind fields ──
 
-type FieldSet = Record<string, string>;
-interface Kind {
-  /** field labels the conversion accepts; undefined = the default metav1 conversion */
-  readonly labels?: readonly string[];
-  readonly fields: (object: Record<string, unknown>) => FieldSet;
-}
-
 /** API groups kube-apiserver 1.20 serves itself; any other group is a custom resource. */
 const BUILT_IN_GROUPS: ReadonlySet<string> = new Set([
   '', 'admissionregistration.k8s.io', 'apiextensions.k8s.io', 'apiregistration.k8s.io', 'apps', 'authentication.k8s.io',
@@ -122,57 +118,29 @@ const BUILT_IN_GROUPS: ReadonlySet<string> = new Set([
   'node.k8s.io', 'policy', 'rbac.authorization.k8s.io', 'scheduling.k8s.io', 'storage.k8s.io',
 ]);
 
-/** Built-in kinds with their own conversion and field set that this module does not model. */
+/** Built-in kinds with their own conversion and field set that tenant-proxy does not model. */
 const NOT_MODELLED: ReadonlySet<string> = new Set([
   '/pods', '/replicationcontrollers', '/events', '/secrets', 'events.k8s.io/events', 'batch/jobs', 'batch/cronjobs',
   'apps/statefulsets', 'certificates.k8s.io/certificatesigningrequests',
 ]);
 
-function text(object: Record<string, unknown>, section: string, field: string): string {
-  const holder = object[section];
-  if (typeof holder !== 'object' || holder === null) return '';
-  const value = (holder as Record<string, unknown>)[field];
-  return typeof value === 'string' ? value : '';
-}
-
-const name = (o: Record<string, unknown>): string => text(o, 'metadata', 'name');
-const metaFields = (namespaced: boolean) => (o: Record<string, unknown>): FieldSet =>
-  namespaced ? { 'metadata.name': name(o), 'metadata.namespace': text(o, 'metadata', 'namespace') } : { 'metadata.name': name(o) };
-
-const BUILT_IN_KINDS: Readonly<Record<string, Kind>> = {
-  '/namespaces': {
-    labels: ['status.phase', 'metadata.name'],
-    fields: (o) => ({ 'metadata.name': name(o), 'status.phase': text(o, 'status', 'phase'), name: name(o) }),
-  },
-  '/nodes': {
-    labels: ['metadata.name', 'spec.unschedulable'],
-    fields: (o) => {
-      const spec = o.spec;
-      const unschedulable = typeof spec === 'object' && spec !== null && (spec as Record<string, unknown>).unschedulable === true;
-      return { 'metadata.name': name(o), 'spec.unschedulable': String(unschedulable) };
-    },
-  },
-  '/persistentvolumes': { fields: (o) => ({ 'metadata.name': name(o), name: name(o) }) },
-};
-
-function kindOf(group: string, resource: string, namespaced: boolean): Kind {
+/** A served kind's own fields (the kind registry), else the default of a built-in or a custom resource. */
+function kindOf(group: string, resource: string, namespaced: boolean): SelectableFields {
   const key = `${group}/${resource}`;
   if (NOT_MODELLED.has(key)) throw new Error(`field selectors of ${key} are not modelled by tenant-proxy`);
-  const known = BUILT_IN_KINDS[key];
-  if (known) return known;
-  if (BUILT_IN_GROUPS.has(group)) return { fields: metaFields(namespaced) };
-  // apiextensions-apiserver's crConverter: metadata.name, and metadata.namespace when namespaced
-  return { labels: namespaced ? ['metadata.name', 'metadata.namespace'] : ['metadata.name'], fields: metaFields(namespaced) };
+  const served = servedKindOf({ group, resource });
+  if (served) return served.fieldSelector;
+  return BUILT_IN_GROUPS.has(group) ? defaultBuiltInFields(namespaced) : customResourceFields(namespaced);
 }
 
 /** The field set the apiserver matches a field selector against (the registry's GetAttrs). */
 export function selectableFields(group: string, resource: string, object: Record<string, unknown>, namespaced = false): Readonly<FieldSet> {
-  return kindOf(group, resource, namespaced).fields(object);
+  return kindOf(group, resource, namespaced).of(object);
 }
 
 // ── selectors ──
 
-function checkLabel(kind: Kind, label: string): void {
+function checkLabel(kind: SelectableFields, label: string): void {
   if (kind.labels === undefined) {
     if (label !== 'metadata.name' && label !== 'metadata.namespace') {
       throw badRequest(`${goQuote(label)} is not a known field selector: only "metadata.name", "metadata.namespace"`);
@@ -198,7 +166,7 @@ export function bindFieldSelector(terms: readonly FieldRequirement[], group: str
     exactName: requirements.find((t) => t.field === 'metadata.name' && t.operator === '=')?.value,
     matches(object) {
       if (requirements.length === 0) return true;
-      const fields = kind.fields(object);
+      const fields = kind.of(object);
       return requirements.every((t) => (fieldValue(fields, t.field) === t.value) === (t.operator === '='));
     },
     toString: () => requirements.map((t) => `${t.field}${t.operator}${escapeValue(t.value)}`).join(','),

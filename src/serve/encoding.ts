@@ -2,6 +2,7 @@
 // is shared (object JSON, list items, watch event bytes, cached list bodies) comes from views/encoder.ts.
 import type { KubeObject } from '../../streams/kube-object.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
+import { servedKindOf } from '../kinds/registry.ts';
 import type { TablePrinter } from '../table/printers.ts';
 import { tableFor, type IncludeObject } from '../table/table.ts';
 import { eventBytes, itemJson, type EventBytes } from '../views/encoder.ts';
@@ -61,12 +62,6 @@ export function bookmarkEvent(type: ResourceType, apiVersion: string, resourceVe
   if (!isCustomResource(type)) metadata.creationTimestamp = null;
   if (annotations) metadata.annotations = annotations;
   // Go structs serialize their empty spec/status; kinds without them (classes) have none.
-  const empty = STRUCT_FIELDS[type.kind] ?? {};
+  const empty = servedKindOf(type)?.bookmark ?? {};
   return eventBytes('BOOKMARK', JSON.stringify({ kind: type.kind, apiVersion, metadata, ...empty }));
 }
-
-const STRUCT_FIELDS: Readonly<Record<string, Record<string, unknown>>> = {
-  Namespace: { spec: {}, status: {} },
-  Node: { spec: {}, status: { daemonEndpoints: { kubeletEndpoint: { Port: 0 } }, nodeInfo: { machineID: '', systemUUID: '', bootID: '', kernelVersion: '', osImage: '', containerRuntimeVersion: '', kubeletVersion: '', kubeProxyVersion: '', operatingSystem: '', architecture: '' } } },
-  PersistentVolume: { spec: {}, status: {} },
-};

@@ -24,7 +24,8 @@ import { parseWriteRequest, serializedBody, type WriteRequest } from './write-re
 const WRITE_TIMEOUT_MS = 60_000;
 /** How long a write waits for the proxy's informer to reach the version the dry run was computed on. */
 const INFORMER_CATCH_UP_MS = 3_000;
-const METHODS = { update: 'PUT', patch: 'PATCH', delete: 'DELETE' } as const;
+/** The verbs a granted write sends upstream as the proxy, with their methods (a dry run; `update` commits). */
+export const METHODS = { update: 'PUT', patch: 'PATCH', delete: 'DELETE' } as const;
 
 export interface GrantedWrite {
   req: IncomingMessage;

@@ -1,13 +1,12 @@
-// Which request paths the proxy can answer from its own state: the resource types it watches, at the
-// API versions it serves them (ingressclasses also at networking.k8s.io/v1beta1), plus types named by
-// clusterResources rules once their informers run, and Tenant versions a conversion webhook converts
-// (each answered from its own informer).
-import { GATEWAY_CLASSES, INGRESS_CLASSES, NAMESPACES, NODES, PERSISTENT_VOLUMES, PRIORITY_CLASSES, RUNTIME_CLASSES, STORAGE_CLASSES, TENANTS, typeId, type ResourceType } from '../../streams/resource-type.ts';
+// Which request paths the proxy can answer from its own state: the kinds of the registry at the API
+// versions their entries name (ingressclasses also at networking.k8s.io/v1beta1), or at the versions
+// set at run time (Tenants: from their CRD; a version a conversion webhook converts is answered from an
+// informer of its own), plus types named by clusterResources rules once their informers run (at their
+// one version).
+import { typeId, type ResourceType } from '../../streams/resource-type.ts';
+import { SERVED_KINDS, servedKindOf } from '../kinds/registry.ts';
 
-export const BUILT_IN_SERVED: readonly ResourceType[] = [NAMESPACES, NODES, PERSISTENT_VOLUMES, STORAGE_CLASSES, INGRESS_CLASSES, PRIORITY_CLASSES, RUNTIME_CLASSES, GATEWAY_CLASSES, TENANTS];
-
-/** Extra versions served from the same informer (the objects differ only in apiVersion). */
-const EXTRA_VERSIONS: Readonly<Record<string, readonly string[]>> = { [typeId(INGRESS_CLASSES)]: ['v1beta1'] };
+export const BUILT_IN_SERVED: readonly ResourceType[] = SERVED_KINDS.map((kind) => kind.type);
 
 export class ServedTypes {
   readonly #types = new Map<string, ResourceType>();
@@ -45,15 +44,12 @@ export class ServedTypes {
     if (!type) return undefined;
     const converted = this.#converted.get(typeId({ group, resource, version, converted: true }));
     if (converted) return converted;
-    const versions = this.#versions.get(typeId(type));
-    if (versions) return versions.includes(version) ? type : undefined;
-    if (type.version === version || EXTRA_VERSIONS[typeId(type)]?.includes(version)) return type;
-    return undefined;
+    return this.versionsOf(type).includes(version) ? type : undefined;
   }
 
   /** The versions a type is served at (its preferred one first). */
   versionsOf(type: ResourceType): readonly string[] {
-    return this.#versions.get(typeId(type)) ?? [type.version, ...(EXTRA_VERSIONS[typeId(type)] ?? [])];
+    return this.#versions.get(typeId(type)) ?? servedKindOf(type)?.versions ?? [type.version];
   }
 
   all(): IterableIterator<ResourceType> {

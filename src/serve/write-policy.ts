@@ -2,8 +2,9 @@
 // after it), never on the request's shape: merge, JSON and strategic patches, apply and PUT all reach
 // the same result, and only the result is checked.
 //
-// Every kind: metadata.labels and metadata.annotations may change, other fields may not, unless listed;
-// and no change may move the object into or out of the view of a tenant the caller does not act for.
+// Every kind: metadata.labels and metadata.annotations may change, other fields may not, unless its
+// registry entry's write policy (kinds/registry.ts) lists them; and no change may move the object into or
+// out of the view of a tenant the caller does not act for.
 // - nodes: spec.unschedulable (cordon); spec.taints only on a node no other tenant can see; no label or
 //   annotation key that any tenant's nodeSelector uses (that would move nodes between pools);
 // - storage and ingress classes: not the default-class annotations; priority classes: not globalDefault;
@@ -11,7 +12,8 @@
 // Deleting an object another tenant can see is refused: it is not the caller's alone.
 import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject } from '../../streams/kube-object.ts';
-import { typeId, type ResourceType } from '../../streams/resource-type.ts';
+import type { ResourceType } from '../../streams/resource-type.ts';
+import { servedKindOf } from '../kinds/registry.ts';
 import { TENANT_LABEL } from '../tenancy/capsule.ts';
 import type { TenantDirectory } from '../tenancy/directory.ts';
 import { isVisible } from '../tenancy/scope.ts';
@@ -76,24 +78,27 @@ function nodeSelectorKeys(directory: TenantDirectory): Set<string> {
 
 /** Why the write from `before` to `after` exceeds the grant; empty when it does not. */
 export function updateViolations(judge: WriteJudge, before: KubeObject, after: KubeObject): Violation[] {
-  const id = typeId(judge.type);
+  const policy = servedKindOf(judge.type)?.grant?.write ?? {};
   const violations: Violation[] = [];
   const fields = changedFields(before, after);
-  const selectorKeys = id === '/nodes' ? nodeSelectorKeys(judge.directory) : new Set<string>();
+  const selectorKeys = policy.lockedKeys?.includes('nodeSelectorKeys') ? nodeSelectorKeys(judge.directory) : new Set<string>();
+  const tenantLabelLocked = policy.lockedKeys?.includes('tenantLabel') === true;
+  const kindName = judge.type.kind.toLowerCase();
   const seenBefore = otherTenantsSeeing(judge, before);
   const seenAfter = otherTenantsSeeing(judge, after);
   for (const field of fields) {
     const metadataKey = field.startsWith('metadata.labels[') || field.startsWith('metadata.annotations[');
     if (metadataKey) {
       const key = keyOf(field);
-      if (id === '/nodes' && selectorKeys.has(key)) violations.push({ field, message: `${field}: the key is one a tenant's nodeSelector uses (changing it moves nodes between tenants' pools)` });
+      if (selectorKeys.has(key)) violations.push({ field, message: `${field}: the key is one a tenant's nodeSelector uses (changing it moves nodes between tenants' pools)` });
       else if (DEFAULT_CLASS_ANNOTATIONS.has(key)) violations.push({ field, message: `${field}: only the cluster's administrators choose the default class` });
-      else if (id === '/persistentvolumes' && key === TENANT_LABEL) violations.push({ field, message: `${field}: the tenant label decides which tenant a volume belongs to` });
+      else if (tenantLabelLocked && key === TENANT_LABEL) violations.push({ field, message: `${field}: the tenant label decides which tenant a volume belongs to` });
       continue;
     }
-    if (id === '/nodes' && field === 'spec.unschedulable') continue;
-    if (id === '/nodes' && field === 'spec.taints') {
-      if (seenBefore.length > 0 || seenAfter.length > 0) violations.push({ field, message: `${field}: the node is also in another tenant's view (taints only on a node no other tenant can see)` });
+    if (policy.mayChange?.includes(field)) continue;
+    if (policy.mayChangeUnshared?.includes(field)) {
+      const what = field.slice(field.lastIndexOf('.') + 1);
+      if (seenBefore.length > 0 || seenAfter.length > 0) violations.push({ field, message: `${field}: the ${kindName} is also in another tenant's view (${what} only on a ${kindName} no other tenant can see)` });
       continue;
     }
     violations.push({ field, message: `${field}: ${REASONS[field] ?? 'not a field a tenant grant lets change'}` });

@@ -6,6 +6,7 @@
 //
 // Printers read the objects as the v1 JSON the apiserver serves (defaults applied) and never throw:
 // a missing field prints as Go's zero value would.
+import { servedKindOf, type PrinterName } from '../kinds/registry.ts';
 import { ColumnPath } from './jsonpath.ts';
 import { GO_ZERO_TIME_MS, parseRfc3339, translateTimestampSince } from './human-duration.ts';
 
@@ -194,23 +195,26 @@ function crdPrinter(crdColumns: readonly CrdPrinterColumn[]): TablePrinter {
   };
 }
 
-const BUILT_IN: Readonly<Record<string, TablePrinter>> = {
-  '/namespaces': namespaces,
-  '/nodes': nodes,
-  '/persistentvolumes': persistentVolumes,
-  'storage.k8s.io/storageclasses': storageClasses,
-  'networking.k8s.io/ingressclasses': ingressClasses,
-  'scheduling.k8s.io/priorityclasses': priorityClasses,
-  'node.k8s.io/runtimeclasses': runtimeClasses,
+/** The built-in printers the kind registry names (a custom resource's comes from its CRD). */
+const BUILT_IN: Readonly<Record<Exclude<PrinterName, 'customResource'>, TablePrinter>> = {
+  namespaces,
+  nodes,
+  persistentVolumes,
+  storageClasses,
+  ingressClasses,
+  priorityClasses,
+  runtimeClasses,
 };
 
 /**
  * The printer for a resource. `crdColumns` marks a custom resource: its version's
- * additionalPrinterColumns (`[]` when it has none: Name + Age). Without it, a built-in resource (group
- * '' = core) gets its 1.20 printer, or the default Name + Created At printer — which is right only for
- * resources the apiserver serves with its default convertor (clusterroles, CRDs, APIServices…).
+ * additionalPrinterColumns (`[]` when it has none: Name + Age). Without it, a served built-in kind gets
+ * the 1.20 printer its registry entry names, anything else the default Name + Created At printer — which
+ * is right only for resources the apiserver serves with its default convertor (clusterroles, CRDs,
+ * APIServices…).
  */
 export function printerFor(group: string, resource: string, crdColumns?: readonly CrdPrinterColumn[]): TablePrinter {
   if (crdColumns !== undefined) return crdPrinter(crdColumns);
-  return BUILT_IN[`${group}/${resource}`] ?? defaultPrinter;
+  const name = servedKindOf({ group, resource })?.printer;
+  return name === undefined || name === 'customResource' ? defaultPrinter : BUILT_IN[name];
 }

@@ -1,15 +1,17 @@
 // The Capsule API as the proxy reads it: Tenants (v1beta2), ProxySettings and GlobalProxySettings
 // (v1beta1), the v1alpha1-era Tenant annotations, and the per-kind grants they express.
 import type { KubeObject } from '../../streams/kube-object.ts';
+import { SERVED_KINDS, type ProxyKind } from '../kinds/registry.ts';
 import { labelSelectorFromObject, type LabelSelector, type LabelSelectorObject } from '../query/label-selector.ts';
 
 export const TENANT_LABEL = 'capsule.clastix.io/tenant';
 
 export type SubjectKind = 'User' | 'Group' | 'ServiceAccount';
-export type ProxyKind = 'Nodes' | 'StorageClasses' | 'IngressClasses' | 'PriorityClasses' | 'RuntimeClasses' | 'PersistentVolumes' | 'GatewayClasses';
+export type { ProxyKind };
 export type Operation = 'List' | 'Update' | 'Delete';
 export const OPERATIONS: readonly Operation[] = ['List', 'Update', 'Delete'];
-export const PROXY_KINDS: readonly ProxyKind[] = ['Nodes', 'StorageClasses', 'IngressClasses', 'PriorityClasses', 'RuntimeClasses', 'PersistentVolumes', 'GatewayClasses'];
+/** The kinds a grant may name: those of the kind registry's grants. */
+export const PROXY_KINDS: readonly ProxyKind[] = SERVED_KINDS.flatMap((kind) => (kind.grant ? [kind.grant.kind] : []));
 
 export interface SubjectRef {
   kind: string;
@@ -118,9 +120,10 @@ export function grantedOperations(grant: ProxySettingGrant): Operation[] {
   return [...ops];
 }
 
-const ANNOTATION_KINDS: Record<string, ProxyKind> = { node: 'Nodes', storageclass: 'StorageClasses', ingressclass: 'IngressClasses', priorityclass: 'PriorityClasses' };
+/** `node` → Nodes, …: the kinds whose registry grant names a v1alpha1 annotation. */
+const ANNOTATION_KINDS: ReadonlyMap<string, ProxyKind> = new Map(SERVED_KINDS.flatMap((kind) => (kind.grant?.annotation ? [[kind.grant.annotation, kind.grant.kind] as const] : [])));
 const ANNOTATION_OPERATIONS: Record<string, Operation> = { listing: 'List', update: 'Update', deletion: 'Delete' };
-const ANNOTATION = /^capsule\.clastix\.io\/enable-(node|storageclass|ingressclass|priorityclass)-(listing|update|deletion)$/;
+const ANNOTATION = new RegExp(`^capsule\\.clastix\\.io/enable-(${[...ANNOTATION_KINDS.keys()].join('|')})-(listing|update|deletion)$`);
 
 /**
  * Grants of the v1alpha1-era annotations (`capsule.clastix.io/enable-node-listing: "true"` or a
@@ -134,7 +137,7 @@ export function annotationGrants(tenant: Tenant, ownerName: string): { kind: Pro
     const names = value.split(',').map((s) => s.trim());
     if (value.trim() !== 'true' && !names.includes(ownerName)) continue;
     const operation = ANNOTATION_OPERATIONS[m[2] ?? ''];
-    const kind = ANNOTATION_KINDS[m[1] ?? ''];
+    const kind = ANNOTATION_KINDS.get(m[1] ?? '');
     if (!operation || !kind) continue;
     grants.push({ kind, operations: operation === 'List' ? ['List'] : [operation, 'List'] });
   }

@@ -3,23 +3,13 @@
 // Identities with equal scopes share one view, so a Scope's key names exactly what it selects by.
 import { labelsOf, type KubeObject } from '../../streams/kube-object.ts';
 import { kindId, typeId, type ResourceType } from '../../streams/resource-type.ts';
+import { SERVED_KINDS, servedKindOf } from '../kinds/registry.ts';
 import { labelSelectorFromObject, NOTHING, type LabelSelector } from '../query/label-selector.ts';
 import { ruleMatches, TENANT_LABEL, type ClusterResourceRule, type ProxyKind, type SelectorAllowedList, type Tenant } from './capsule.ts';
 import type { Access, TenantDirectory } from './directory.ts';
 
-/** The cluster-scoped kinds a tenant grant (proxySettings) covers, by `group/resource`. */
-export const GRANTED_KINDS: Readonly<Record<string, ProxyKind>> = {
-  '/nodes': 'Nodes',
-  '/persistentvolumes': 'PersistentVolumes',
-  'storage.k8s.io/storageclasses': 'StorageClasses',
-  'networking.k8s.io/ingressclasses': 'IngressClasses',
-  'scheduling.k8s.io/priorityclasses': 'PriorityClasses',
-  'node.k8s.io/runtimeclasses': 'RuntimeClasses',
-  'gateway.networking.k8s.io/gatewayclasses': 'GatewayClasses',
-};
-
-const NAMESPACES_ID = '/namespaces';
-const TENANTS_ID = 'capsule.clastix.io/tenants';
+/** The cluster-scoped kinds a tenant grant (proxySettings) covers, by `group/resource` (from the kind registry). */
+export const GRANTED_KINDS: Readonly<Record<string, ProxyKind>> = Object.fromEntries(SERVED_KINDS.flatMap((kind) => (kind.grant ? [[typeId(kind.type), kind.grant.kind]] : [])));
 
 export interface Scope {
   readonly type: ResourceType;
@@ -32,12 +22,13 @@ export interface Scope {
 /** The identity's scope on `type`, or undefined when it has no grant there (the request is forwarded). */
 export function scopeFor(type: ResourceType, access: Access): Scope | undefined {
   const id = kindId(type);
+  const visibility = servedKindOf(type)?.visibility.by;
   let tenants: string[] = [];
   let members: string[] = [];
-  if (id === NAMESPACES_ID) {
+  if (visibility === 'namespace') {
     tenants = [...access.tenants.keys()];
     members = [...access.memberNamespaces];
-  } else if (id === TENANTS_ID) {
+  } else if (visibility === 'tenant') {
     tenants = [...access.tenants.keys()];
   } else {
     const kind = GRANTED_KINDS[id];
@@ -65,28 +56,30 @@ export function isVisible(scope: Scope, object: KubeObject, directory: TenantDir
     if ((operation === 'list' ? rule.list : rule.get) && rule.selector.matches(labelsOf(object))) return true;
   }
   if (scope.tenants.length === 0 && scope.members.length === 0) return false;
-  const id = kindId(scope.type);
+  const visibility = servedKindOf(scope.type)?.visibility;
   const name = object.metadata.name ?? '';
-  switch (id) {
-    case NAMESPACES_ID: {
+  switch (visibility?.by) {
+    case 'namespace': {
       if (scope.members.includes(name)) return true;
       const tenant = directory.tenantOfNamespace(name);
       return tenant !== undefined && scope.tenants.includes(tenant);
     }
-    case TENANTS_ID:
+    case 'tenant':
       return scope.tenants.includes(name) && sameTenant(directory, object);
-    case '/nodes':
+    case 'nodeSelector':
       return scope.tenants.some((t) => nodeMatches(directory.tenant(t), object));
-    case '/persistentvolumes': {
+    case 'volume': {
       const labelled = object.metadata.labels?.[TENANT_LABEL];
       if (labelled !== undefined && scope.tenants.includes(labelled)) return true;
       const tenant = claimTenant(object, directory);
       return tenant !== undefined && scope.tenants.includes(tenant);
     }
-    default: {
-      const rules = classRulesOf(id);
-      return rules !== undefined && scope.tenants.some((t) => classMatches(rules(directory.tenant(t)), object));
+    case 'classes': {
+      const { tenantField } = visibility;
+      return scope.tenants.some((t) => classMatches(classRulesAt(directory.tenant(t), tenantField), object));
     }
+    case undefined:
+      return false;
   }
 }
 
@@ -118,23 +111,14 @@ function nodeMatches(tenant: Tenant | undefined, node: KubeObject): boolean {
   return Object.entries(tenant.spec?.nodeSelector ?? {}).every(([k, v]) => labels[k] === v);
 }
 
-type ClassRules = (tenant: Tenant | undefined) => SelectorAllowedList | undefined;
-
-function classRulesOf(id: string): ClassRules | undefined {
-  switch (id) {
-    case 'storage.k8s.io/storageclasses':
-      return (t) => t?.spec?.storageClasses;
-    case 'networking.k8s.io/ingressclasses':
-      return (t) => t?.spec?.ingressOptions?.allowedClasses;
-    case 'scheduling.k8s.io/priorityclasses':
-      return (t) => t?.spec?.priorityClasses;
-    case 'node.k8s.io/runtimeclasses':
-      return (t) => t?.spec?.runtimeClasses;
-    case 'gateway.networking.k8s.io/gatewayclasses':
-      return (t) => t?.spec?.gatewayOptions?.allowedClasses;
-    default:
-      return undefined;
+/** A tenant's class rules for one kind, at the field its registry entry names (`spec.storageClasses`). */
+function classRulesAt(tenant: Tenant | undefined, field: readonly string[]): SelectorAllowedList | undefined {
+  let value: unknown = tenant;
+  for (const key of field) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[key];
   }
+  return typeof value === 'object' && value !== null ? (value as SelectorAllowedList) : undefined;
 }
 
 const regexCache = new Map<string, RegExp | null>();

@@ -3,9 +3,10 @@
 // change only to the views it can affect, and recomputes the views whose selection changed when a
 // tenant, a namespace's tenant or a binding changed.
 //
-// Routing index: for namespaces, tenants and persistent volumes a change can only affect views that
-// hold the object, views of its tenant(s), views listing it as a member namespace, and views with
-// clusterResources rules; other kinds (nodes, classes) are checked against every view of the kind.
+// Routing index, by each kind's visibility rule (kinds/registry.ts): for kinds routed by tenant
+// (namespaces, tenants, persistent volumes) a change can only affect views that hold the object, views
+// of its tenant(s), views listing it as a member namespace, and views with clusterResources rules; other
+// kinds (nodes, classes) are checked against every view of the kind.
 // After a tenancy change, followers (watchers) whose identity's scope changed are moved to their new
 // view (followers.ts), and access listeners are told. A Tenant version converted by a webhook has views
 // of its own (its own informer's objects), routed and indexed as Tenants; only the storage version's
@@ -18,6 +19,7 @@ import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETT
 import type { Observable } from 'rxjs';
 import type { Identity } from '../identity.ts';
 import { AccessCache } from '../tenancy/access-cache.ts';
+import { routedByTenant, servedKindOf, type VisibilityRule } from '../kinds/registry.ts';
 import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';
 import type { Access, TenantDirectory } from '../tenancy/directory.ts';
 import { claimTenant, scopeFor, type Scope } from '../tenancy/scope.ts';
@@ -36,8 +38,10 @@ export type AccessListener = () => void;
 
 const NAMESPACES_ID = typeId(NAMESPACES);
 const TENANTS_ID = typeId(TENANTS);
-const PERSISTENT_VOLUMES_ID = '/persistentvolumes';
 const CLAIMS_ID = typeId(PERSISTENT_VOLUME_CLAIMS);
+/** How the objects of a type map to tenants; undefined for types served only through rules. */
+const visibilityOf = (type: ResourceType): VisibilityRule['by'] | undefined => servedKindOf(type)?.visibility.by;
+
 /** Views unused this long, with no watcher, are dropped. */
 const VIEW_IDLE_MS = 10 * 60_000;
 
@@ -207,10 +211,10 @@ export class Projections {
    * the cluster's. Everything otherwise.
    */
   #candidatesOf(scope: Scope, store: ObjectSource): Iterable<KubeObject> {
-    const id = kindId(scope.type);
-    if (scope.rules.length > 0 || (id !== NAMESPACES_ID && id !== TENANTS_ID)) return store.list();
+    const visibility = visibilityOf(scope.type);
+    if (scope.rules.length > 0 || (visibility !== 'namespace' && visibility !== 'tenant')) return store.list();
     const names = new Set<string>(scope.members);
-    if (id === TENANTS_ID) for (const t of scope.tenants) names.add(t);
+    if (visibility === 'tenant') for (const t of scope.tenants) names.add(t);
     else for (const t of scope.tenants) for (const ns of this.#directory.namespacesOf(t)) names.add(ns);
     const objects: KubeObject[] = [];
     for (const name of names) {
@@ -240,30 +244,30 @@ export class Projections {
   }
 
   /**
-   * The views a change of `id` can affect. Namespaces, tenants and PVs: views of the object's tenant
+   * The views a change of `id` can affect. Kinds routed by tenant: views of the object's tenant
    * before or after (labels, claim namespace, and the namespace → tenant mapping before and after, which
    * `touched` holds), of its name as a member namespace, and views with rules. Other kinds: all views.
    */
   #candidates(id: string, change: Change, touched: Set<string> | undefined): Iterable<View> {
     const views = this.#byType.get(id);
     if (!views || views.size === 0) return [];
-    const kind = kindId(change.resource);
-    if (kind !== NAMESPACES_ID && kind !== TENANTS_ID && kind !== PERSISTENT_VOLUMES_ID) return views;
+    const visibility = visibilityOf(change.resource);
+    if (!visibility || !routedByTenant(visibility)) return views;
     const tenants = new Set<string>(touched ?? []);
-    for (const object of [change.object, change.previous]) if (object) for (const t of this.#tenantsOf(kind, object)) tenants.add(t);
+    for (const object of [change.object, change.previous]) if (object) for (const t of this.#tenantsOf(visibility, object)) tenants.add(t);
     const result = new Set<View>();
     const add = (set: Set<View> | undefined) => {
       for (const view of set ?? []) if (typeId(view.scope.type) === id) result.add(view);
     };
     for (const t of tenants) add(this.#byTenant.get(t));
-    if (id === NAMESPACES_ID) add(this.#byMember.get(change.object.metadata.name ?? ''));
+    if (visibility === 'namespace') add(this.#byMember.get(change.object.metadata.name ?? ''));
     add(this.#withRules);
     return result;
   }
 
-  #tenantsOf(id: string, object: KubeObject): string[] {
-    if (id === TENANTS_ID) return [object.metadata.name ?? ''];
-    if (id === NAMESPACES_ID) {
+  #tenantsOf(visibility: VisibilityRule['by'], object: KubeObject): string[] {
+    if (visibility === 'tenant') return [object.metadata.name ?? ''];
+    if (visibility === 'namespace') {
       const t = [this.#directory.tenantOfNamespace(object.metadata.name), object.metadata.labels?.[TENANT_LABEL]];
       return t.filter((x): x is string => x !== undefined);
     }
@@ -274,11 +278,13 @@ export class Projections {
   #recompute(changedType: string, touched: Set<string>, change: Change): void {
     for (const view of this.#views.values()) {
       const id = typeId(view.scope.type);
+      const visibility = visibilityOf(view.scope.type);
       // A namespace change was already applied incrementally to namespace views; a tenant change to
-      // tenant views. Everything else that depends on a touched tenant is re-evaluated.
-      if (id === changedType && (id === NAMESPACES_ID || id === TENANTS_ID)) continue;
-      if ((changedType === NAMESPACES_ID || changedType === CLAIMS_ID) && id !== PERSISTENT_VOLUMES_ID) continue;
-      if (!view.scope.tenants.some((t) => touched.has(t)) && !(id === NAMESPACES_ID && view.scope.members.length > 0)) continue;
+      // tenant views. Everything else that depends on a touched tenant is re-evaluated; a namespace's
+      // or a claim's change moves only volumes (bound through claims in the namespace).
+      if (id === changedType && (visibility === 'namespace' || visibility === 'tenant')) continue;
+      if ((changedType === NAMESPACES_ID || changedType === CLAIMS_ID) && visibility !== 'volume') continue;
+      if (!view.scope.tenants.some((t) => touched.has(t)) && !(visibility === 'namespace' && view.scope.members.length > 0)) continue;
       const store = this.#source.store(view.scope.type);
       if (store) view.recompute(this.#candidatesOf(view.scope, store), store, change.position);
     }

@@ -1,6 +1,6 @@
 // The import graph, type-only imports included, points down the layers DEVELOPERS.md names: streams/
-// depends on nothing of src/; tenancy/ on nothing of views/ or serve/. (The full order, and no circle in
-// src/, is the rest of the structure issue.)
+// depends on nothing of src/; the kind registry (kinds/) only on streams/ and the basics; tenancy/ on
+// nothing of views/ or serve/. (The full order, and no circle in src/, is the rest of the structure issue.)
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -37,6 +37,17 @@ test('streams/ imports nothing of src/', () => {
 
 test('tenancy/ imports nothing of views/ or serve/', () => {
   assert.equal(violations('src/tenancy', ['src/views', 'src/serve']), []);
+});
+
+test('kinds/ (the kind registry) imports only streams/ and the basics', () => {
+  const allowed = ['streams', 'src/kinds'].map((dir) => path.join(ROOT, dir) + path.sep);
+  const basics = ['status', 'log', 'config'].map((name) => path.join(ROOT, 'src', `${name}.ts`));
+  const outside = sources(path.join(ROOT, 'src/kinds')).flatMap((file) =>
+    importsOf(file)
+      .filter((target) => !allowed.some((dir) => target.startsWith(dir)) && !basics.includes(target))
+      .map((target) => `${path.relative(ROOT, file)} → ${path.relative(ROOT, target)}`),
+  );
+  assert.equal(outside, []);
 });
 
 test.run();
