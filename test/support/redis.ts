@@ -2,6 +2,7 @@
 // loopback; ready once it answers PING; stopped by its pid (also when the test process exits early).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,8 +15,8 @@ const READY_TIMEOUT_MS = 10_000;
 export interface RedisServer {
   port: number;
   url: string;
-  /** A new client (closed by stop()); `protocol: 2` and fail-fast options unless overridden. */
-  client(name?: string): Redis;
+  /** A new client (disconnected by stop()), to this server or through a relay listening on `viaPort`. */
+  client(name?: string, viaPort?: number): Redis;
   stop(): Promise<void>;
 }
 
@@ -55,12 +56,67 @@ export async function startRedis(): Promise<RedisServer> {
   return {
     port,
     url,
-    client(name = 'test') {
-      const client = new Redis(url, { connectionName: name, maxRetriesPerRequest: 1 });
+    client(name = 'test', viaPort = port) {
+      const client = new Redis(`redis://127.0.0.1:${viaPort}`, { connectionName: name, maxRetriesPerRequest: 1 });
       client.on('error', () => undefined);
       clients.push(client);
       return client;
     },
     stop,
+  };
+}
+
+export interface FreezableRelay {
+  port: number;
+  /** Holds every byte in both directions (a stalled network or peer) until thaw(). */
+  freeze(): void;
+  thaw(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP relay to 127.0.0.1:`targetPort` that a test can freeze: what a replica sees when Redis stops answering. */
+export async function freezableRelay(targetPort: number): Promise<FreezableRelay> {
+  let frozen = false;
+  const held: (() => void)[] = [];
+  const sockets = new Set<net.Socket>();
+  const forward = (from: net.Socket, to: net.Socket) =>
+    from.on('data', (data: Buffer) => {
+      if (frozen) held.push(() => to.write(data));
+      else to.write(data);
+    });
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (typeof address === 'object' && address) resolve(address.port);
+      else reject(new Error('relay has no port'));
+    });
+  });
+  return {
+    port,
+    freeze: () => void (frozen = true),
+    thaw: () => {
+      frozen = false;
+      for (const write of held.splice(0)) write();
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
