@@ -1,6 +1,6 @@
 // The ChangeLog in a Redis Stream whose IDs are the positions (redis/README.md: layout and why).
 import type { Redis } from 'ioredis';
-import { orderProblem, type AppendResult, type ChangeLog, type LeaderToken, type LogBounds, type LogEntry, type ReadResult, type TailEvent, type TrimRequest, type TrimResult, type Unavailable } from '../streams/change-log.ts';
+import { batchProblem, type AppendResult, type ChangeLog, type LeaderToken, type LogBounds, type LogEntry, type ReadResult, type TailEvent, type TrimRequest, type TrimResult, type Unavailable } from '../streams/change-log.ts';
 import { comparePositions, type Position } from '../streams/position.ts';
 import { decodeEntries, encodeEntry, xreadEntries } from './entry-codec.ts';
 import { replicationKeys, type ReplicationKeys } from './keys.ts';
@@ -46,9 +46,8 @@ export class RedisChangeLog implements ChangeLog {
   }
 
   async append(token: LeaderToken, entries: readonly LogEntry[]): Promise<AppendResult> {
-    if (entries.length === 0) return { ok: false, reason: 'unordered', detail: 'an empty batch' };
-    const problem = orderProblem(entries);
-    if (problem) return { ok: false, reason: 'unordered', detail: problem };
+    const problem = batchProblem(entries);
+    if (problem) return { ok: false, reason: 'invalid', detail: problem };
     const args: string[] = [];
     for (const entry of entries) args.push(streamId(entry.position), encodeEntry(entry));
     let raw: unknown;

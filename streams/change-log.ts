@@ -8,7 +8,7 @@
 // position a replica handed out. Appends are fenced by the leader's token (the lease), not only by
 // position: a deposed leader that stalled while ahead would otherwise still append.
 import type { KubeObject } from './kube-object.ts';
-import { comparePositions, type Position } from './position.ts';
+import { comparePositions, ZERO, type Position } from './position.ts';
 import type { ChangeType } from './reflector.ts';
 import type { ResourceType } from './resource-type.ts';
 
@@ -60,8 +60,8 @@ export type AppendResult =
   | { ok: false; reason: 'deposed'; detail: string }
   /** The first entry is at or below the log's top: nothing was appended. */
   | { ok: false; reason: 'behind'; top: Position }
-  /** The batch itself is not strictly increasing. */
-  | { ok: false; reason: 'unordered'; detail: string }
+  /** The batch itself is malformed: empty, not strictly increasing, or at position 0 (the log's origin). */
+  | { ok: false; reason: 'invalid'; detail: string }
   | Unavailable;
 
 export type ReadResult =
@@ -112,8 +112,10 @@ export function sameToken(a: LeaderToken | undefined, b: LeaderToken): boolean {
   return a !== undefined && a.epoch === b.epoch && a.holder === b.holder;
 }
 
-/** Undefined when every entry is above the one before; otherwise what is wrong. */
-export function orderProblem(entries: readonly LogEntry[]): string | undefined {
+/** Undefined when a batch can be appended to some log; otherwise what is wrong with it. */
+export function batchProblem(entries: readonly LogEntry[]): string | undefined {
+  if (entries.length === 0) return 'an empty batch';
+  if (entries[0] && comparePositions(entries[0].position, ZERO) <= 0) return 'position 0 is the log\'s origin, not an entry\'s';
   for (let i = 1; i < entries.length; i++) {
     const before = entries[i - 1];
     const entry = entries[i];

@@ -1,6 +1,6 @@
 // The ChangeLog in one process's memory: the single-process deployment's log, and the reference the
 // Redis log is held to by the same conformance suite (test/support/change-log-conformance.ts).
-import { orderProblem, sameToken, type AppendResult, type ChangeLog, type LeaderToken, type LogBounds, type LogEntry, type ReadResult, type TailEvent, type TrimRequest, type TrimResult } from './change-log.ts';
+import { batchProblem, sameToken, type AppendResult, type ChangeLog, type LeaderToken, type LogBounds, type LogEntry, type ReadResult, type TailEvent, type TrimRequest, type TrimResult } from './change-log.ts';
 import { comparePositions, type Position } from './position.ts';
 
 const TAIL_PAGE = 1000;
@@ -33,11 +33,10 @@ export class MemoryChangeLog implements ChangeLog {
   async append(token: LeaderToken, entries: readonly LogEntry[]): Promise<AppendResult> {
     const deposed = this.#deposed(token);
     if (deposed) return deposed;
-    const problem = orderProblem(entries);
-    if (problem) return { ok: false, reason: 'unordered', detail: problem };
+    const problem = batchProblem(entries);
     const first = entries[0];
     const last = entries[entries.length - 1];
-    if (!first || !last) return { ok: false, reason: 'unordered', detail: 'an empty batch' };
+    if (problem || !first || !last) return { ok: false, reason: 'invalid', detail: problem ?? 'an empty batch' };
     if (this.#top && comparePositions(first.position, this.#top) <= 0) return { ok: false, reason: 'behind', top: this.#top };
     const appendedAt = this.#now();
     for (const entry of entries) this.#held.push({ entry, appendedAt });

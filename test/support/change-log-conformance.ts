@@ -97,10 +97,18 @@ export function changeLogConformance(name: string, open: () => Promise<LogUnderT
     assert.equal(await log.append(token, [change(100, 1, 'late')]), { ok: false, reason: 'behind', top: at(100, 1) });
     assert.equal(await log.append(token, [change(99, 5, 'older'), change(101, 0, 'newer')]), { ok: false, reason: 'behind', top: at(100, 1) });
     const unordered = await log.append(token, [change(102, 0, 'x'), change(101, 0, 'y')]);
-    assert.is(unordered.ok ? 'ok' : unordered.reason, 'unordered');
-    assert.is((await log.append(token, [])).ok, false, 'an empty batch');
+    assert.is(unordered.ok ? 'ok' : unordered.reason, 'invalid');
+    const empty = await log.append(token, []);
+    assert.is(empty.ok ? 'ok' : empty.reason, 'invalid', 'an empty batch');
     assert.equal(positions(await readAll(log, ZERO)), ['100.0', '100.1'], 'nothing of the refused batches');
     await appendOk(log, token, [change(100, 2, 'next seq')]);
+  });
+
+  test('position 0 is refused on an empty log too', async (context) => {
+    const { log, lead } = under(context);
+    const refused = await log.append(await lead(), [change(0, 0, 'origin')]);
+    assert.is(refused.ok ? 'ok' : refused.reason, 'invalid');
+    assert.equal(await readAll(log, ZERO), []);
   });
 
   test('a stale epoch is refused, even ahead of the top; the new epoch appends', async (context) => {
