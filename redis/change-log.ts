@@ -80,7 +80,8 @@ export class RedisChangeLog implements ChangeLog {
 
   /** Blocks on its own connection (a blocked XREAD holds its connection); abort disconnects it. */
   async *tail(after: Position, signal: AbortSignal): AsyncIterable<TailEvent> {
-    const blocking = this.#redis.duplicate({ maxRetriesPerRequest: 1, connectionName: 'tenant-proxy-tail' });
+    // Its own command timeout: one inherited from the main connection may be shorter than the block.
+    const blocking = this.#redis.duplicate({ maxRetriesPerRequest: 1, connectionName: 'tenant-proxy-tail', commandTimeout: TAIL_BLOCK_MS + 5_000 });
     blocking.on('error', () => undefined);
     const stop = () => blocking.disconnect();
     signal.addEventListener('abort', stop, { once: true });

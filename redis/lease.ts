@@ -136,11 +136,13 @@ export class RedisLease implements Leadership {
   #armExpiry(): void {
     clearTimeout(this.#expiry);
     this.#expiry = setTimeout(() => {
-      if (this.#role.role !== 'leader' || this.#now() < this.#validUntil) return;
+      if (this.#role.role !== 'leader') return;
+      // Timers may fire a fraction of a millisecond early.
+      if (this.#now() < this.#validUntil) return this.#armExpiry();
       const held = this.#role.token;
       this.#become({ role: 'follower', reason: `no renewal succeeded within the ttl (${this.#ttlMs} ms)` });
       void this.#giveUp(held);
-    }, Math.max(0, this.#validUntil - this.#now()));
+    }, Math.max(0, Math.ceil(this.#validUntil - this.#now())));
   }
 
   async #giveUp(token: LeaderToken): Promise<void> {

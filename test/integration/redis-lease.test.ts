@@ -38,13 +38,14 @@ test('a renewal interval above ttl/3 is refused', (context) => {
 test('of two contenders exactly one leads, and the key names its epoch', async (context) => {
   const server = serverOf(context);
   const keyPrefix = `{lease-${++prefixes}}:`;
-  const a = new RedisLease(server.client('a'), { replicaId: 'a', ttlMs: TTL_MS, keyPrefix });
-  const b = new RedisLease(server.client('b'), { replicaId: 'b', ttlMs: TTL_MS, keyPrefix });
+  // A longer ttl than the other tests: a machine this loaded may stall a renewal past a short one.
+  const a = new RedisLease(server.client('a'), { replicaId: 'a', ttlMs: 1_500, keyPrefix });
+  const b = new RedisLease(server.client('b'), { replicaId: 'b', ttlMs: 1_500, keyPrefix });
   a.start();
   b.start();
   try {
     await waitUntil(() => a.token() !== undefined || b.token() !== undefined, 'a leader', 3_000, 10);
-    for (let sample = 0; sample < 60; sample++) {
+    for (let sample = 0; sample < 100; sample++) {
       const leaders = [a, b].filter((lease) => lease.token() !== undefined);
       assert.is(leaders.length, 1, `exactly one leader at sample ${sample}`);
       await sleep(20);
