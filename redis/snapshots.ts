@@ -1,0 +1,168 @@
+// Snapshots in Redis, in pages: no single command carries more than one page (a big GET or SET blocks
+// every other client of the single-threaded server). Pages are written with an expiry, then one script
+// checks them all, drops their expiry, writes the header and switches the `current` pointer: a reader
+// follows the pointer, so it only ever sees a complete snapshot, and an abandoned one expires by itself.
+//
+// Page format: lines `<type index>\t<object JSON>`; the header (JSON) lists the types, their state and
+// object counts, the position, and the page count.
+import type { Redis } from 'ioredis';
+import type { LeaderToken, Unavailable } from '../streams/change-log.ts';
+import type { KubeObject } from '../streams/kube-object.ts';
+import type { Position } from '../streams/position.ts';
+import type { Snapshot, SnapshotLoadResult, SnapshotStore, SnapshotSummary, SnapshotType, SnapshotWriteResult } from '../streams/snapshot-store.ts';
+import { replicationKeys, DEFAULT_KEY_PREFIX, type ReplicationKeys } from './keys.ts';
+import { leaseValue, replyOf, script, type Script } from './scripts.ts';
+
+export interface RedisSnapshotsOptions {
+  keyPrefix?: string;
+  /** Bytes per page (a page may exceed it by one object). */
+  pageBytes?: number;
+  /** Snapshots kept (the newest and the one before, by default). */
+  keep?: number;
+  /** How long an uncommitted page lives: a snapshot must be written within it. */
+  pendingPageTtlMs?: number;
+}
+
+interface Header extends SnapshotSummary {
+  types: (Omit<SnapshotType, 'objects'> & { objects: number })[];
+}
+
+/** A reader racing a writer that drops the snapshot it reads retries with the new current one. */
+const LOAD_ATTEMPTS = 3;
+
+const unavailable = (error: unknown, doing: string): Unavailable => ({ ok: false, reason: 'unavailable', error: new Error(`${doing}: ${error instanceof Error ? error.message : String(error)}`) });
+
+function isHeader(value: unknown): value is Header {
+  const h = value as Partial<Header> | null;
+  return !!h && typeof h.id === 'string' && typeof h.pages === 'number' && typeof h.position?.rv === 'number' && Array.isArray(h.types);
+}
+
+export class RedisSnapshots implements SnapshotStore {
+  readonly #redis: Redis;
+  readonly #keys: ReplicationKeys;
+  readonly #prefix: string;
+  readonly #commit: Script;
+  readonly #pageBytes: number;
+  readonly #keep: number;
+  readonly #pendingPageTtlMs: number;
+
+  constructor(redis: Redis, options: RedisSnapshotsOptions = {}) {
+    this.#redis = redis;
+    this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.#keys = replicationKeys(this.#prefix);
+    this.#commit = script(redis, 'tenantProxyCommitSnapshot');
+    this.#pageBytes = options.pageBytes ?? 256 * 1024;
+    this.#keep = options.keep ?? 2;
+    this.#pendingPageTtlMs = options.pendingPageTtlMs ?? 10 * 60_000;
+  }
+
+  async write(token: LeaderToken, snapshot: Snapshot): Promise<SnapshotWriteResult> {
+    try {
+      const id = String(await this.#redis.incr(this.#keys.snapshotSequence));
+      const { pages, bytes } = await this.#writePages(id, snapshot.types);
+      const header: Header = {
+        id,
+        position: snapshot.position,
+        takenAt: Date.now(),
+        pages,
+        bytes,
+        types: snapshot.types.map(({ objects, ...type }) => ({ ...type, objects: objects.length })),
+      };
+      const raw = await this.#commit(this.#keys.lease, this.#keys.snapshotCurrent, this.#keys.snapshotKept, this.#keys.snapshotHeader(id), leaseValue(token), id, pages, JSON.stringify(header), this.#keep, `${this.#prefix}snapshot:`);
+      const [status, detail = ''] = replyOf(raw) ?? [];
+      const { types: _types, ...summary } = header;
+      if (status === 'ok') return { ok: true, summary };
+      if (status === 'deposed') return { ok: false, reason: 'deposed', detail: detail ? `the lease is held by ${detail}` : 'nobody holds the lease' };
+      if (status === 'incomplete') return { ok: false, reason: 'incomplete', detail: `page ${detail} of snapshot ${id} expired before it was committed` };
+      return unavailable(new Error(`unexpected reply ${JSON.stringify(raw)}`), 'committing a snapshot');
+    } catch (err) {
+      return unavailable(err, 'writing a snapshot');
+    }
+  }
+
+  async #writePages(id: string, types: readonly SnapshotType[]): Promise<{ pages: number; bytes: number }> {
+    let pages = 0;
+    let bytes = 0;
+    let page: string[] = [];
+    let pageLength = 0;
+    const flush = async () => {
+      const text = page.join('\n');
+      await this.#redis.set(this.#keys.snapshotPage(id, pages), text, 'PX', this.#pendingPageTtlMs);
+      pages++;
+      bytes += Buffer.byteLength(text);
+      page = [];
+      pageLength = 0;
+    };
+    for (const [index, type] of types.entries()) {
+      for (const object of type.objects) {
+        const line = `${index}\t${JSON.stringify(object)}`;
+        page.push(line);
+        pageLength += line.length + 1;
+        if (pageLength >= this.#pageBytes) await flush();
+      }
+    }
+    if (page.length > 0) await flush();
+    return { pages, bytes };
+  }
+
+  async loadNewest(): Promise<SnapshotLoadResult> {
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const id = await this.#redis.get(this.#keys.snapshotCurrent);
+        if (!id) return { ok: false, reason: 'none' };
+        const loaded = await this.#load(id);
+        if (loaded.ok) return loaded;
+        if (attempt >= LOAD_ATTEMPTS) return unavailable(new Error(loaded.detail), `loading snapshot ${id}`);
+      }
+    } catch (err) {
+      return unavailable(err, 'loading the newest snapshot');
+    }
+  }
+
+  /** One snapshot, or why it could not be read whole (dropped while being read, or damaged). */
+  async #load(id: string): Promise<{ ok: true; snapshot: Snapshot; summary: SnapshotSummary } | { ok: false; detail: string }> {
+    const headerText = await this.#redis.get(this.#keys.snapshotHeader(id));
+    if (!headerText) return { ok: false, detail: `snapshot ${id} has no header (dropped while being read)` };
+    const header: unknown = JSON.parse(headerText);
+    if (!isHeader(header)) return { ok: false, detail: `snapshot ${id} has a header of unexpected shape` };
+    const objects: KubeObject[][] = header.types.map(() => []);
+    for (let page = 0; page < header.pages; page++) {
+      const text = await this.#redis.get(this.#keys.snapshotPage(id, page));
+      if (text === null) return { ok: false, detail: `page ${page} of snapshot ${id} is gone (dropped while being read)` };
+      for (const line of text.split('\n')) {
+        const tab = line.indexOf('\t');
+        const bucket = objects[Number(line.slice(0, tab))];
+        if (tab < 0 || !bucket) return { ok: false, detail: `page ${page} of snapshot ${id} has a line without a known type` };
+        bucket.push(JSON.parse(line.slice(tab + 1)) as KubeObject);
+      }
+    }
+    const types = header.types.map((type, index): SnapshotType => ({ resource: type.resource, state: type.state, resourceVersion: type.resourceVersion, objects: objects[index] ?? [] }));
+    const miscounted = types.find((type, index) => type.objects.length !== header.types[index]?.objects);
+    if (miscounted) return { ok: false, detail: `snapshot ${id} holds ${miscounted.objects.length} objects of ${miscounted.resource.resource}, its header says otherwise` };
+    const { types: _types, ...summary } = header;
+    return { ok: true, snapshot: { position: header.position, types }, summary };
+  }
+
+  async kept(): Promise<{ ok: true; snapshots: SnapshotSummary[] } | Unavailable> {
+    try {
+      const ids = await this.#redis.lrange(this.#keys.snapshotKept, 0, -1);
+      const snapshots: SnapshotSummary[] = [];
+      for (const id of ids) {
+        const text = await this.#redis.get(this.#keys.snapshotHeader(id));
+        const header: unknown = text ? JSON.parse(text) : undefined;
+        if (isHeader(header)) {
+          const { types: _types, ...summary } = header;
+          snapshots.push(summary);
+        }
+      }
+      return { ok: true, snapshots };
+    } catch (err) {
+      return unavailable(err, 'listing the snapshots kept');
+    }
+  }
+}
+
+/** The position the log must reach back to (TrimRequest.notAfter): the oldest snapshot kept; undefined when none is. */
+export function oldestKeptPosition(snapshots: readonly SnapshotSummary[]): Position | undefined {
+  return snapshots[snapshots.length - 1]?.position;
+}

@@ -1,0 +1,122 @@
+// A throwaway redis-server for one test file: a free port, a temp dir, no persistence, bound to
+// loopback; ready once it answers PING; stopped by its pid (also when the test process exits early).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { freePort } from './free-port.ts';
+import { stopProcess } from './stop-process.ts';
+
+const READY_TIMEOUT_MS = 10_000;
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** A new client (disconnected by stop()), to this server or through a relay listening on `viaPort`. */
+  client(name?: string, viaPort?: number): Redis;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), 'tenant-proxy-redis-'));
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const killOnExit = () => {
+    if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const clients: Redis[] = [];
+  const stop = async () => {
+    for (const client of clients) client.disconnect();
+    await stopProcess(child, 3_000);
+    process.removeListener('exit', killOnExit);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output}`);
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    const answer = await probe.connect().then(() => probe.ping(), (err: Error) => err.message);
+    probe.disconnect();
+    if (answer === 'PONG') break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS} ms (last: ${answer}): ${output}`);
+    }
+    await sleep(50);
+  }
+  return {
+    port,
+    url,
+    client(name = 'test', viaPort = port) {
+      const client = new Redis(`redis://127.0.0.1:${viaPort}`, { connectionName: name, maxRetriesPerRequest: 1 });
+      client.on('error', () => undefined);
+      clients.push(client);
+      return client;
+    },
+    stop,
+  };
+}
+
+export interface FreezableRelay {
+  port: number;
+  /** Holds every byte in both directions (a stalled network or peer) until thaw(). */
+  freeze(): void;
+  thaw(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP relay to 127.0.0.1:`targetPort` that a test can freeze: what a replica sees when Redis stops answering. */
+export async function freezableRelay(targetPort: number): Promise<FreezableRelay> {
+  let frozen = false;
+  const held: (() => void)[] = [];
+  const sockets = new Set<net.Socket>();
+  const forward = (from: net.Socket, to: net.Socket) =>
+    from.on('data', (data: Buffer) => {
+      if (frozen) held.push(() => to.write(data));
+      else to.write(data);
+    });
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (typeof address === 'object' && address) resolve(address.port);
+      else reject(new Error('relay has no port'));
+    });
+  });
+  return {
+    port,
+    freeze: () => void (frozen = true),
+    thaw: () => {
+      frozen = false;
+      for (const write of held.splice(0)) write();
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
