@@ -6,6 +6,7 @@
 // Types named only by clusterResources rules, and Tenant versions converted by a webhook, are acquired
 // and released (reference counted): their reflector starts with the first use and stops with the last.
 import { Subject, type Observable, type Subscription } from 'rxjs';
+import type { ProgressState } from './change-log.ts';
 import type { RequestSource, StreamLog } from './ports.ts';
 import type { KubeObject } from './kube-object.ts';
 import { EventClock, type Position } from './position.ts';
@@ -20,11 +21,14 @@ export interface Change {
   position: Position;
 }
 
-/** Upstream progress: a bookmark or a (re)list moved the clock without a change. */
+/**
+ * Upstream progress without a change: a bookmark or a (re)list moved the clock (`bookmark`, `synced`),
+ * or the API server does not serve the type (`absent`).
+ */
 export interface Progress {
   resource: ResourceType;
   position: Position;
-  synced: boolean;
+  state: ProgressState;
 }
 
 interface Entry {
@@ -41,10 +45,49 @@ export class InformerHub {
   readonly #entries = new Map<string, Entry>();
   readonly #changes = new Subject<Change>();
   readonly #progress = new Subject<Progress>();
+  readonly #informers = new Subject<ResourceType[]>();
+  /** Whether reflectors run: a replica that does not lead keeps its informer set but watches nothing. */
+  #running: boolean;
 
-  constructor(upstream: RequestSource, log: StreamLog) {
+  /** `running: false`: informers are registered but start only when `setRunning(true)` (a follower). */
+  constructor(upstream: RequestSource, log: StreamLog, options: { running?: boolean } = {}) {
     this.#upstream = upstream;
     this.#log = log;
+    this.#running = options.running ?? true;
+  }
+
+  /** The set of watched types, each time it changes (what a follower must know to mirror the leader). */
+  get informers$(): Observable<ResourceType[]> {
+    return this.#informers.asObservable();
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /**
+   * Starts every registered informer (this replica leads), or stops them (it no longer does; each is
+   * replaced by a fresh, unstarted one, so that leading again lists anew).
+   */
+  setRunning(running: boolean): void {
+    if (running === this.#running) return;
+    this.#running = running;
+    for (const [id, entry] of this.#entries) {
+      if (running) {
+        entry.reflector.start();
+        continue;
+      }
+      entry.subscription.unsubscribe();
+      entry.reflector.stop();
+      const fresh = this.#newEntry(entry.reflector.type, entry.permanent);
+      fresh.references = entry.references;
+      this.#entries.set(id, fresh);
+    }
+    if (running) this.#informers.next(this.#types());
+  }
+
+  #types(): ResourceType[] {
+    return [...this.#entries.values()].map((e) => e.reflector.type);
   }
 
   get changes$(): Observable<Change> {
@@ -78,6 +121,7 @@ export class InformerHub {
       entry.reflector.stop();
       this.#entries.delete(id);
       this.#log.info({ resource: id }, 'informer stopped: nothing needs it any more');
+      if (this.#running) this.#informers.next(this.#types());
     }
   }
 
@@ -96,19 +140,27 @@ export class InformerHub {
       existing.permanent ||= permanent;
       return existing;
     }
+    const entry = this.#newEntry(type, permanent);
+    this.#entries.set(id, entry);
+    if (this.#running) {
+      // Followers learn the new type before its first event.
+      this.#informers.next(this.#types());
+      entry.reflector.start();
+    }
+    return entry;
+  }
+
+  #newEntry(type: ResourceType, permanent: boolean): Entry {
     const reflector = new Reflector(type, this.#upstream, this.#log);
     const subscription = reflector.events$.subscribe((event) => {
-      if (event.type === 'BOOKMARK' || event.type === 'SYNCED') {
+      if (event.type === 'BOOKMARK' || event.type === 'SYNCED' || event.type === 'ABSENT') {
         this.clock.advance(event.rv);
-        this.#progress.next({ resource: type, position: this.clock.now, synced: event.type === 'SYNCED' });
+        this.#progress.next({ resource: reflector.type, position: this.clock.now, state: event.type === 'BOOKMARK' ? 'bookmark' : event.type === 'SYNCED' ? 'synced' : 'absent' });
         return;
       }
-      this.#changes.next({ type: event.type, resource: type, object: event.object, previous: event.previous, position: this.clock.next(event.rv) });
+      this.#changes.next({ type: event.type, resource: reflector.type, object: event.object, previous: event.previous, position: this.clock.next(event.rv) });
     });
-    const entry: Entry = { reflector, subscription, references: 0, permanent };
-    this.#entries.set(id, entry);
-    reflector.start();
-    return entry;
+    return { reflector, subscription, references: 0, permanent };
   }
 
   stop(): void {
@@ -119,5 +171,6 @@ export class InformerHub {
     this.#entries.clear();
     this.#changes.complete();
     this.#progress.complete();
+    this.#informers.complete();
   }
 }

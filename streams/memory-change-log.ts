@@ -66,6 +66,8 @@ export class MemoryChangeLog implements ChangeLog {
         yield { kind: 'entries', entries: result.entries };
         continue;
       }
+      // An append may have landed while the (empty) read was awaited: its wake-up went to nobody.
+      if (this.#top && comparePositions(this.#top, cursor) > 0) continue;
       await this.#nextAppend(signal);
     }
   }
@@ -112,6 +114,8 @@ export class MemoryChangeLog implements ChangeLog {
   }
 
   #nextAppend(signal: AbortSignal): Promise<void> {
+    // Aborted while the read was awaited: its 'abort' event has fired already.
+    if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.#appended.delete(done);

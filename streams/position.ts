@@ -56,6 +56,16 @@ export class EventClock {
   }
 
   /**
+   * Moves the clock to exactly `position` (a replica replaying the leader's log takes the leader's
+   * positions); a position at or before the clock's is ignored.
+   */
+  adopt(position: Position): void {
+    if (comparePositions(position, this.#now) <= 0) return;
+    this.#now = position;
+    this.#release();
+  }
+
+  /**
    * Resolves true once the clock has reached `position` (at once if it has), false after `timeoutMs`:
    * the watch cache's condition variable, not a poll.
    */

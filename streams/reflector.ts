@@ -19,7 +19,12 @@ import { collectionPath, qualifiedResource, type ResourceType } from './resource
 const LIST_PAGE_SIZE = 500;
 const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
-const ABSENT_RETRY_MS = 30_000;
+/**
+ * A type the apiserver does not serve is tried again after 1 s, doubling up to 30 s: one just reported
+ * absent is often in transition (a CRD's version being installed, its handler not yet answering).
+ */
+const ABSENT_RETRY_FIRST_MS = 1_000;
+const ABSENT_RETRY_MAX_MS = 30_000;
 /** The apiserver's own watch timeout window for client-go reflectors: 5–10 minutes. */
 const WATCH_TIMEOUT_MIN_S = 300;
 /** Silence after which a watch is presumed dead (bookmarks come at least every minute). */
@@ -33,7 +38,9 @@ export type ReflectorEvent =
   /** Upstream progress without a change. */
   | { type: 'BOOKMARK'; rv: number }
   /** The store now holds a complete list (first list, or a relist after 410, whose diff came before). */
-  | { type: 'SYNCED'; rv: number };
+  | { type: 'SYNCED'; rv: number }
+  /** The API server does not serve the type (404): nothing is held (what was is DELETED first). */
+  | { type: 'ABSENT'; rv: number };
 
 export type ReflectorState = 'starting' | 'synced' | 'absent' | 'stopped';
 
@@ -61,6 +68,8 @@ export class Reflector {
   #wakeUp: (() => void) | undefined;
   /** Relist at the next turn of the loop, even though synced (the version to watch changed). */
   #relistNeeded = false;
+  /** Tries since the type was found absent (the retry backs off). */
+  #absentRetries = 0;
   readonly stats = { relists: 0, watches: 0, events: 0, failures: 0 };
 
   constructor(type: ResourceType, upstream: RequestSource, log: StreamLog) {
@@ -157,11 +166,15 @@ export class Reflector {
           continue;
         }
         if (err instanceof HttpStatusError && err.code === 404) {
-          if (this.#state !== 'absent') this.#log.warn('resource not served upstream; retrying slowly');
-          // Served before (its CRD deleted): none of its objects exist any more.
-          if (this.#state === 'synced') this.#forgetAll();
-          this.#state = 'absent';
-          await this.#sleep(ABSENT_RETRY_MS);
+          if (this.#state !== 'absent') {
+            this.#log.warn('resource not served upstream; retrying slowly');
+            // Served before (its CRD deleted): none of its objects exist any more.
+            if (this.#state === 'synced') this.#forgetAll();
+            this.#absentRetries = 0;
+            this.#state = 'absent';
+            this.#emit({ type: 'ABSENT', rv: Number(this.#resourceVersion) || 0 });
+          }
+          await this.#sleep(Math.min(ABSENT_RETRY_MAX_MS, ABSENT_RETRY_FIRST_MS * 2 ** Math.min(this.#absentRetries++, 10)));
           continue;
         }
         this.#failures++;

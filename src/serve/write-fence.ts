@@ -18,7 +18,7 @@ export class WriteFence {
   /** A write of `type` was acknowledged upstream just now. */
   note(type: ResourceType, reflector: Reflector | undefined): void {
     if (!reflector) return;
-    const next = firstValueFrom(reflector.events$.pipe(filter((e) => e.type !== 'SYNCED'), timeout({ first: MAX_WAIT_MS }))).catch(() => undefined);
+    const next = firstValueFrom(reflector.events$.pipe(filter((e) => e.type === 'ADDED' || e.type === 'MODIFIED' || e.type === 'DELETED'), timeout({ first: MAX_WAIT_MS }))).catch(() => undefined);
     this.#pending.set(typeId(type), { events: reflector.stats.events, at: Date.now(), next });
   }
 
