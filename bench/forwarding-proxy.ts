@@ -11,8 +11,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createCertificateAuthority, issueCertificate } from '../src/pki.ts';
-import { loadUpstream, type Upstream } from '../src/upstream.ts';
+import { createCertificateAuthority, issueCertificate } from '../src/server/pki.ts';
+import { loadUpstream, type Upstream } from '../src/basics/upstream.ts';
 
 export interface ForwardingProxyConfig {
   upstreamKubeconfig: string;

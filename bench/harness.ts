@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../src/pki.ts';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../src/server/pki.ts';
 import { freePort } from '../test/support/free-port.ts';
 import { stopProcess } from '../test/support/stop-process.ts';
 

@@ -2,7 +2,7 @@
 // over HTTPS on 127.0.0.1 with the apiserver's list/watch protocol, and changes namespaces at a controlled
 // rate — rates and object counts the real control plane cannot produce on a 2-core machine.
 //
-// Owns: the objects of every type the proxy watches at start (src/tenant-engine.ts), one global strictly
+// Owns: the objects of every type the proxy watches at start (src/server/tenant-engine.ts), one global strictly
 // increasing resourceVersion (as etcd revisions), a bounded history per type, LIST (limit/continue over
 // pinned snapshots, label and field selectors, list resourceVersion), WATCH (resume from a
 // resourceVersion, ERROR 410 Expired when too old, bookmarks, timeoutSeconds), minimal discovery,
@@ -38,15 +38,15 @@ import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import { objectKey, type KubeObject, type ObjectMeta } from '../streams/kube-object.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, groupVersion, NAMESPACES, qualifiedResource, STORAGE_CLASSES, NODES, TENANTS, typeId, type ResourceType } from '../streams/resource-type.ts';
-import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type KeyPairPem } from '../src/pki.ts';
-import { parseRequestInfo, type RequestInfo } from '../src/request-info.ts';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type KeyPairPem } from '../src/server/pki.ts';
+import { parseRequestInfo, type RequestInfo } from '../src/front/request-info.ts';
 import { parseListOptions, parseResourceVersion } from '../src/query/list-options.ts';
 import type { FieldSelector } from '../src/query/field-selector.ts';
 import { jsonList } from '../src/serve/encoding.ts';
 import { objectJson } from '../src/views/encoder.ts';
 import { BUILT_IN_SERVED } from '../src/serve/served-types.ts';
-import { failure, notFound, sendStatus, StatusError } from '../src/status.ts';
-import { TENANCY_TYPES } from '../src/tenant-engine.ts';
+import { failure, notFound, sendStatus, StatusError } from '../src/basics/status.ts';
+import { TENANCY_TYPES } from '../src/server/tenant-engine.ts';
 import { makeDataset, seededRandom, TENANT_LABEL, type Dataset, type DatasetParams } from './dataset.ts';
 import { Collection, type Snapshot } from './replay/collection.ts';
 import { discoveryDocuments } from './replay/discovery.ts';

@@ -1,9 +1,9 @@
 // Entry point: parse flags, load upstream credentials, start the proxy, stop gracefully on SIGTERM/SIGINT.
-import { helpText, parseConfig } from './config.ts';
-import { createLogger } from './log.ts';
-import { ProxyMetrics } from './metrics.ts';
-import { TenantProxy } from './proxy.ts';
-import { loadUpstream } from './upstream.ts';
+import { helpText, parseConfig } from './server/config.ts';
+import { createLogger } from './basics/log.ts';
+import { ProxyMetrics } from './basics/metrics.ts';
+import { TenantProxy } from './server/proxy.ts';
+import { loadUpstream } from './basics/upstream.ts';
 
 async function main(): Promise<number> {
   let parsed;

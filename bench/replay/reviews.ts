@@ -3,7 +3,7 @@
 // the proxy's service account, of anything else is unauthenticated; every access review is allowed.
 // Bodies over REVIEW_BODY_MAX_BYTES end the connection.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { failure, sendStatus } from '../../src/status.ts';
+import { failure, sendStatus } from '../../src/basics/status.ts';
 
 const REVIEW_BODY_MAX_BYTES = 1 << 20;
 const USER_TOKEN_PREFIX = 'replay-user.';

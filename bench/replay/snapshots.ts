@@ -5,7 +5,7 @@
 // Bounds: SNAPSHOTS_MAX snapshots (oldest dropped first), each kept SNAPSHOT_TTL_MS after its last use; a
 // continue token whose snapshot is gone is 410 Expired with the apiserver's message, as after an etcd
 // compaction. Tokens have the apiserver's shape: base64url of {"v":"meta.k8s.io/v1","rv":N,"start":"key\0"}.
-import { StatusError } from '../../src/status.ts';
+import { StatusError } from '../../src/basics/status.ts';
 import type { Snapshot } from './collection.ts';
 
 /** etcd's default compaction interval. */

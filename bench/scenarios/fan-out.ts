@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, heapBytes, startTarget, type ProxyKind, type ProxyTarget } from '../fleet.ts';
 import { cpuSeconds, machineBusySeconds, percentiles, round, rssBytes, scrapeMany, type Figures } from '../harness.ts';
-import { EVENT_LOOP_SAMPLE_MS } from '../../src/metrics.ts';
+import { EVENT_LOOP_SAMPLE_MS } from '../../src/basics/metrics.ts';
 import type { ScenarioResult } from '../results.ts';
 import { startReplayBench, WATCHED_TYPES, type ReplayBench } from '../upstream.ts';
 

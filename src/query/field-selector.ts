@@ -18,7 +18,7 @@
 // "" — so on storageclasses `metadata.namespace=` selects everything and `metadata.namespace=x` nothing.
 import { customResourceFields, defaultBuiltInFields, type FieldSet, type SelectableFields } from '../kinds/selectable-fields.ts';
 import { servedKindOf } from '../kinds/registry.ts';
-import { badRequest } from '../status.ts';
+import { badRequest } from '../basics/status.ts';
 import { compareBytes, goQuote } from './go-strconv.ts';
 
 export interface FieldRequirement {

@@ -13,7 +13,7 @@
 // apiserver's with the WatchList feature on (watch: requires resourceVersionMatch=NotOlderThan, which is
 // then allowed; list: "sendInitialEvents is forbidden for list"); when absent, it is exactly 1.20's, where
 // any resourceVersionMatch on a watch is forbidden. Legacy `/watch/` paths are the caller's business.
-import { badRequest, StatusError, type StatusDetails } from '../status.ts';
+import { badRequest, StatusError, type StatusDetails } from '../basics/status.ts';
 import { bindFieldSelector, parseFieldTerms, type FieldSelector } from './field-selector.ts';
 import { goQuote, parseInt64, parseUint64 } from './go-strconv.ts';
 import { parseLabelSelector, type LabelSelector } from './label-selector.ts';

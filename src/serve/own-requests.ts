@@ -4,8 +4,8 @@
 // type and serialized again — never the client's raw bytes, so that what was checked is what is sent.
 import type { IncomingMessage } from 'node:http';
 import { parse as parseYaml } from 'yaml';
-import { resourcePath, type RequestInfo } from '../request-info.ts';
-import { badRequest, StatusError } from '../status.ts';
+import { resourcePath, type RequestInfo } from '../front/request-info.ts';
+import { badRequest, StatusError } from '../basics/status.ts';
 
 /** The apiserver's limit on a request body (3 MiB, `Request entity too large: limit is 3145728`). */
 export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;

@@ -3,7 +3,7 @@
 // answer get 429 with Retry-After instead of a guess.
 import type { Reflector } from '../../streams/reflector.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
-import { StatusError } from '../status.ts';
+import { StatusError } from '../basics/status.ts';
 
 export class ReadinessGate {
   readonly #reflector: (type: ResourceType) => Reflector | undefined;

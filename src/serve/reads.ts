@@ -8,7 +8,7 @@ import type { ListOptions } from '../query/list-options.ts';
 import { parseResourceVersion } from '../query/list-options.ts';
 import type { TablePrinter } from '../table/printers.ts';
 import type { IncludeObject } from '../table/table.ts';
-import { StatusError, notFound } from '../status.ts';
+import { StatusError, notFound } from '../basics/status.ts';
 import type { Following, ViewFollower } from '../views/followers.ts';
 import type { View } from '../views/view.ts';
 import { atVersion, listBody, objectJson } from '../views/encoder.ts';

@@ -6,12 +6,12 @@
 // - SelfSubjectReview (`kubectl auth whoami`, absent from 1.20) → the authenticated identity, for
 //   everyone.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { effectiveGroups, type Identity } from '../identity.ts';
-import { impersonationHeaders } from '../impersonation.ts';
-import type { RequestInfo } from '../request-info.ts';
-import { badRequest, StatusError } from '../status.ts';
+import { effectiveGroups, type Identity } from '../basics/identity.ts';
+import { impersonationHeaders } from '../front/impersonation.ts';
+import type { RequestInfo } from '../front/request-info.ts';
+import { badRequest, StatusError } from '../basics/status.ts';
 import type { Scope } from '../tenancy/scope.ts';
-import { parseUpstreamJson, type Upstream } from '../upstream.ts';
+import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import { isPlainObject, mediaTypeOf, parseYamlBody, readRequestBody, upstreamUrl } from './own-requests.ts';
 import { readSelfAccessReviewProtobuf } from './protobuf.ts';

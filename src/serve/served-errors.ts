@@ -1,6 +1,6 @@
 // The error answers of requests the proxy serves, as the apiserver writes them.
 import type { ResourceType } from '../../streams/resource-type.ts';
-import { badRequest, StatusError, type Status } from '../status.ts';
+import { badRequest, StatusError, type Status } from '../basics/status.ts';
 import { acceptsPlainJson } from './media.ts';
 
 const NOT_ACCEPTABLE = '406: Not Acceptable';

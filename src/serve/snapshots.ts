@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { goQuote } from '../query/go-strconv.ts';
-import { badRequest, StatusError } from '../status.ts';
+import { badRequest, StatusError } from '../basics/status.ts';
 
 const SNAPSHOT_TTL_MS = 5 * 60_000;
 const MAX_SNAPSHOTS = 2_000;

@@ -4,11 +4,11 @@
 // access are always forwarded; so is anything outside a scope, so the user's own RBAC decides.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Identity } from '../identity.ts';
-import type { Logger } from '../log.ts';
+import type { Identity } from '../basics/identity.ts';
+import type { Logger } from '../basics/log.ts';
 import { parseListOptions, type ListOptions } from '../query/list-options.ts';
-import type { RequestInfo } from '../request-info.ts';
-import { badRequest } from '../status.ts';
+import type { RequestInfo } from '../front/request-info.ts';
+import { badRequest } from '../basics/status.ts';
 import { identityKey } from '../tenancy/access-cache.ts';
 import { isTenantUser, type Access, type TenantDirectory } from '../tenancy/directory.ts';
 import { isVisible, scopeFor, type Scope } from '../tenancy/scope.ts';
@@ -30,7 +30,7 @@ import { WebSocketWatches } from './websocket-watches.ts';
 import { answerSelfAccessReview, answerSelfSubjectReview, augmentRulesReview, isSelfReview } from './self-reviews.ts';
 import { performGrantedWrite } from './granted-writes.ts';
 import { grantsWrite, writableThrough } from './write-grants.ts';
-import type { Upstream } from '../upstream.ts';
+import type { Upstream } from '../basics/upstream.ts';
 import { WriteFence } from './write-fence.ts';
 
 export interface TenantApiDependencies {

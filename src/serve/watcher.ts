@@ -16,7 +16,7 @@ import type { FieldSelector } from '../query/field-selector.ts';
 import type { LabelSelector } from '../query/label-selector.ts';
 import type { TablePrinter } from '../table/printers.ts';
 import type { IncludeObject } from '../table/table.ts';
-import { failure } from '../status.ts';
+import { failure } from '../basics/status.ts';
 import { atVersion, deletedAt, eventBytes, sharedEvent, type EventBytes } from '../views/encoder.ts';
 import { bookmarkEvent, tableEvent } from './encoding.ts';
 import type { Following, ViewFollower } from '../views/followers.ts';

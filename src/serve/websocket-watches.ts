@@ -3,8 +3,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { BEARER_PROTOCOL_PREFIX } from '../authenticate.ts';
-import { StatusError } from '../status.ts';
+import { BEARER_PROTOCOL_PREFIX } from '../front/authenticate.ts';
+import { StatusError } from '../basics/status.ts';
 
 const WEBSOCKET_MAX_PAYLOAD_BYTES = 4 * 1024;
 

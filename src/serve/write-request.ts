@@ -4,8 +4,8 @@
 // answers it (same code and reason), and never sent.
 import type { IncomingMessage } from 'node:http';
 import type { ResourceType } from '../../streams/resource-type.ts';
-import type { RequestInfo } from '../request-info.ts';
-import { badRequest, StatusError } from '../status.ts';
+import type { RequestInfo } from '../front/request-info.ts';
+import { badRequest, StatusError } from '../basics/status.ts';
 import { APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, isPlainObject, mediaTypeOf, parseJsonBody, parseYamlBody, readRequestBody, upstreamUrl } from './own-requests.ts';
 
 export type WriteVerb = 'update' | 'patch' | 'delete';

@@ -1,6 +1,6 @@
 // What each identity may see, computed once per directory version: every request and every watcher
 // re-resolution asks, and most of them between two tenancy changes.
-import type { Identity } from '../identity.ts';
+import type { Identity } from '../basics/identity.ts';
 import type { Access, TenantDirectory } from './directory.ts';
 
 const ACCESS_CACHE_SIZE = 10_000;

@@ -12,7 +12,7 @@ import { filter, type Observable, type Subscription } from 'rxjs';
 import type { Change, InformerHub } from '../../streams/informer-hub.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, PROXY_SETTINGS, TENANTS, qualifiedResource, typeId, type ResourceType } from '../../streams/resource-type.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../basics/log.ts';
 
 /** The Capsule kinds the proxy watches, by CRD name. */
 const WATCHED: ReadonlyMap<string, ResourceType> = new Map([TENANTS, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS].map((t) => [qualifiedResource(t), t]));

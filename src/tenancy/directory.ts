@@ -6,7 +6,7 @@
 // views that depend on them). Not thread-safe by design: it is updated and read on the event loop, one
 // change at a time, in the informers' order.
 import type { KubeObject } from '../../streams/kube-object.ts';
-import type { Identity } from '../identity.ts';
+import type { Identity } from '../basics/identity.ts';
 import { annotationGrants, compileClusterResource, grantedOperations, isProxyKind, normalizeTenant, subjectKey, TENANT_LABEL, type ClusterResourceRule, type GlobalProxySettings, type Operation, type Owner, type ProxyKind, type ProxySetting, type RoleBinding, type SubjectRef, type Tenant } from './capsule.ts';
 
 export type Grants = Map<ProxyKind, Set<Operation>>;

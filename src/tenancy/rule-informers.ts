@@ -2,8 +2,8 @@
 // kind): started when a rule first names a cluster-scoped, listable resource, stopped when no rule
 // names it any more. Rules are expanded against the API server's discovery (group/version/resource,
 // kind, scope), fetched by the proxy and cached briefly.
-import type { Logger } from '../log.ts';
-import { parseUpstreamJson, type Upstream } from '../upstream.ts';
+import type { Logger } from '../basics/log.ts';
+import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
 import type { InformerHub } from '../../streams/informer-hub.ts';
 import { typeId, type ResourceType } from '../../streams/resource-type.ts';
 import { ruleMatches, type ClusterResourceRule } from './capsule.ts';

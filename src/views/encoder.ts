@@ -10,7 +10,7 @@
 // are framed here but not kept.
 import { withResourceVersion, type KubeObject } from '../../streams/kube-object.ts';
 import type { IncludeObject } from '../table/table.ts';
-import { TtlCache } from '../ttl-cache.ts';
+import { TtlCache } from '../basics/ttl-cache.ts';
 
 /** One watch event's bytes, built in one buffer: `chunk` is `line` framed as an HTTP/1.1 chunk. */
 export interface EventBytes {

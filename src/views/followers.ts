@@ -5,7 +5,7 @@
 import type { KubeObject } from '../../streams/kube-object.ts';
 import type { Position } from '../../streams/position.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
-import type { Identity } from '../identity.ts';
+import type { Identity } from '../basics/identity.ts';
 import type { View, ViewListener } from './view.ts';
 
 /** A client following the view of its identity's scope of one type. */

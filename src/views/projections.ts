@@ -17,7 +17,7 @@ import { objectKey, type KubeObject } from '../../streams/kube-object.ts';
 import type { EventClock } from '../../streams/position.ts';
 import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, kindId, typeId, type ResourceType } from '../../streams/resource-type.ts';
 import type { Observable } from 'rxjs';
-import type { Identity } from '../identity.ts';
+import type { Identity } from '../basics/identity.ts';
 import { AccessCache } from '../tenancy/access-cache.ts';
 import { routedByTenant, servedKindOf, type VisibilityRule } from '../kinds/registry.ts';
 import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';

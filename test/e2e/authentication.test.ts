@@ -2,7 +2,7 @@
 // one review per token within the TTL), the websocket bearer subprotocol; everything else is 401. And
 // client-sent Impersonate-* headers are honoured only for callers who may impersonate.
 import * as assert from 'uvu/assert';
-import { createCertificateAuthority, issueCertificate } from '../../src/pki.ts';
+import { createCertificateAuthority, issueCertificate } from '../../src/server/pki.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { Tracker, trackTenant } from '../support/cluster-objects.ts';
 import { createTenant } from '../support/fixtures.ts';

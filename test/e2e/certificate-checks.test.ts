@@ -6,7 +6,7 @@ import https from 'node:https';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type KeyPairPem } from '../../src/pki.ts';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type KeyPairPem } from '../../src/server/pki.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { eventually } from '../support/eventually.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadUpstream } from '../../src/upstream.ts';
+import { loadUpstream } from '../../src/basics/upstream.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
 import { sharedControlPlane } from '../support/shared.ts';
@@ -25,7 +25,7 @@ const test = suite<Context>('in-cluster credentials follow token rotation');
 const suffix = Math.random().toString(36).slice(2, 7);
 const SA_NAMESPACE = 'tenant-proxy';
 const SA_NAME = 'tenant-proxy';
-/** TokenFileSource looks at the file at most this often (src/upstream.ts). */
+/** TokenFileSource looks at the file at most this often (src/basics/upstream.ts). */
 const TOKEN_FILE_CHECK_MS = 1_000;
 
 test.before(async (ctx) => {

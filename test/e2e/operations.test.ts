@@ -12,8 +12,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { envName, helpText, parseConfig, type Config } from '../../src/config.ts';
-import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../../src/pki.ts';
+import { envName, helpText, parseConfig, type Config } from '../../src/server/config.ts';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../../src/server/pki.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { KubeHttp } from '../support/kube-http.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
@@ -33,9 +33,9 @@ const test = suite<Context>('operations');
 const suffix = Math.random().toString(36).slice(2, 7);
 const ALICE_TOKEN = `ops-alice-${suffix}`;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** The proxy probes the upstream's /readyz this often (src/upstream-probe.ts). */
+/** The proxy probes the upstream's /readyz this often (src/server/upstream-probe.ts). */
 const PROBE_INTERVAL_MS = 5_000;
-/** Given certificate files are polled this often (src/serving-tls.ts). */
+/** Given certificate files are polled this often (src/server/serving-tls.ts). */
 const TLS_POLL_INTERVAL_MS = 2_000;
 
 test.before(async (ctx) => {

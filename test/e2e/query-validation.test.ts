@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
-import { StatusError, type Status } from '../../src/status.ts';
+import { StatusError, type Status } from '../../src/basics/status.ts';
 import { parseListOptions, parseRawQuery, parseResourceVersion } from '../../src/query/list-options.ts';
 import { parseLabelSelector } from '../../src/query/label-selector.ts';
 import { parseFieldSelector } from '../../src/query/field-selector.ts';

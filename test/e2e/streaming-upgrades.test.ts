@@ -15,7 +15,7 @@ import { startProxy, type RunningProxy } from '../support/proxy.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { UpstreamDouble } from '../support/upstream-double.ts';
-import { loadUpstream } from '../../src/upstream.ts';
+import { loadUpstream } from '../../src/basics/upstream.ts';
 
 interface Context {
   cp: ControlPlane;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { createCertificateAuthority, issueCertificate, exportPublicKeyPem, generateKeyPair, loadCertificateAuthority, type CertificateAuthority, type KeyPairPem } from '../../src/pki.ts';
+import { createCertificateAuthority, issueCertificate, exportPublicKeyPem, generateKeyPair, loadCertificateAuthority, type CertificateAuthority, type KeyPairPem } from '../../src/server/pki.ts';
 import { freePort } from './free-port.ts';
 import { stopProcess } from './stop-process.ts';
 import { KubeHttp, type Credentials } from './kube-http.ts';

@@ -5,7 +5,7 @@
 // `clusterrolenames.capsule.clastix.io/<kind>.<name>` (roles joined by commas), and back.
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createCertificateAuthority, issueCertificate } from '../../src/pki.ts';
+import { createCertificateAuthority, issueCertificate } from '../../src/server/pki.ts';
 import type { KubeObject } from './manifests.ts';
 
 export const CLUSTER_ROLES_ANNOTATION_PREFIX = 'clusterrolenames.capsule.clastix.io/';

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadUpstream } from '../../src/upstream.ts';
+import { loadUpstream } from '../../src/basics/upstream.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { apply, readManifests, remove, type KubeObject } from './manifests.ts';
 import { startProxy, type RunningProxy } from './proxy.ts';

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { parseConfig, type Config } from '../../src/config.ts';
-import { createLogger, type Logger } from '../../src/log.ts';
-import { TenantProxy } from '../../src/proxy.ts';
-import { loadUpstream, type Upstream } from '../../src/upstream.ts';
+import { parseConfig, type Config } from '../../src/server/config.ts';
+import { createLogger, type Logger } from '../../src/basics/log.ts';
+import { TenantProxy } from '../../src/server/proxy.ts';
+import { loadUpstream, type Upstream } from '../../src/basics/upstream.ts';
 import type { ControlPlane } from './control-plane.ts';
 import { KubeHttp, type Credentials } from './kube-http.ts';
 

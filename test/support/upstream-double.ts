@@ -16,9 +16,9 @@ import type { Duplex } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WebSocketServer } from 'ws';
-import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../../src/pki.ts';
-import { parseRequestInfo } from '../../src/request-info.ts';
-import { loadUpstream, type Upstream } from '../../src/upstream.ts';
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../../src/server/pki.ts';
+import { parseRequestInfo } from '../../src/front/request-info.ts';
+import { loadUpstream, type Upstream } from '../../src/basics/upstream.ts';
 import { stringify } from 'yaml';
 
 export interface RecordedRequest {

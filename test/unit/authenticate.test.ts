@@ -4,8 +4,8 @@
 // JWT may be trusted.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import * as assert from 'uvu/assert';
-import { BEARER_PROTOCOL_PREFIX, bearerToken, jwtLifetimeMs } from '../../src/authenticate.ts';
-import { StatusError } from '../../src/status.ts';
+import { BEARER_PROTOCOL_PREFIX, bearerToken, jwtLifetimeMs } from '../../src/front/authenticate.ts';
+import { StatusError } from '../../src/basics/status.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite('authentication helpers');

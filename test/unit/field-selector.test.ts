@@ -3,7 +3,7 @@
 // against objects through each kind's field set.
 import * as assert from 'uvu/assert';
 import { suite } from '../support/suite.ts';
-import { StatusError } from '../../src/status.ts';
+import { StatusError } from '../../src/basics/status.ts';
 import { parseFieldSelector, parseFieldTerms, selectableFields } from '../../src/query/field-selector.ts';
 
 const test = suite('field selectors (fields.ParseSelector + field-label conversion of k8s 1.20.2)');

@@ -6,7 +6,7 @@ import type { KubeObject } from '../../streams/kube-object.ts';
 import { MemorySource } from '../../streams/memory-source.ts';
 import { formatPosition, type Position } from '../../streams/position.ts';
 import { NAMESPACES, TENANTS } from '../../streams/resource-type.ts';
-import type { Identity } from '../../src/identity.ts';
+import type { Identity } from '../../src/basics/identity.ts';
 import { TenantDirectory } from '../../src/tenancy/directory.ts';
 import type { ViewFollower } from '../../src/views/followers.ts';
 import { Projections } from '../../src/views/projections.ts';

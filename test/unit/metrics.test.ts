@@ -3,7 +3,7 @@
 // loop with 10,000 watches) are left out, and the listener's connection count stands in for them.
 import net from 'node:net';
 import * as assert from 'uvu/assert';
-import { ProxyMetrics } from '../../src/metrics.ts';
+import { ProxyMetrics } from '../../src/basics/metrics.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite('ProxyMetrics');

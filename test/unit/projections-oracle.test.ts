@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { MemorySource } from '../../streams/memory-source.ts';
 import { GLOBAL_PROXY_SETTINGS, NAMESPACES, NODES, PERSISTENT_VOLUME_CLAIMS, PERSISTENT_VOLUMES, PROXY_SETTINGS, ROLE_BINDINGS, STORAGE_CLASSES, TENANTS, type ResourceType } from '../../streams/resource-type.ts';
-import type { Identity } from '../../src/identity.ts';
+import type { Identity } from '../../src/basics/identity.ts';
 import { EVERYTHING, NOTHING, parseLabelSelectorObject, type LabelSelector } from '../../src/query/label-selector.ts';
 import { WatchHub } from '../../src/serve/watch-hub.ts';
 import type { WatchSink } from '../../src/serve/watch-sink.ts';

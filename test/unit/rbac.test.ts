@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { typeId } from '../../streams/resource-type.ts';
 import { SERVED_KINDS } from '../../src/kinds/registry.ts';
 import { METHODS } from '../../src/serve/granted-writes.ts';
-import { TENANCY_TYPES } from '../../src/tenant-engine.ts';
+import { TENANCY_TYPES } from '../../src/server/tenant-engine.ts';
 import { readManifests, type KubeObject } from '../support/manifests.ts';
 import { suite } from '../support/suite.ts';
 

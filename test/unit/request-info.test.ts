@@ -2,7 +2,7 @@
 // RequestInfoFactory (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go): verb, API group and
 // version, namespace, resource, subresource and name.
 import * as assert from 'uvu/assert';
-import { isWatchParam, parseRequestInfo, resourcePath } from '../../src/request-info.ts';
+import { isWatchParam, parseRequestInfo, resourcePath } from '../../src/front/request-info.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite('parseRequestInfo (RequestInfoFactory of kube-apiserver 1.20)');

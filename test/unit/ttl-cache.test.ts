@@ -2,7 +2,7 @@
 // goes first when the bound is reached, and concurrent misses on one key share one computation (one
 // TokenReview per token) while a failed computation is never cached.
 import * as assert from 'uvu/assert';
-import { TtlCache, type Cached } from '../../src/ttl-cache.ts';
+import { TtlCache, type Cached } from '../../src/basics/ttl-cache.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite('TtlCache');

@@ -1,20 +1,20 @@
 // Assembles the multiplexer: the shared informers (streams/), the tenant directory, the per-tenant
 // projections and the tenant API that serves from them. One per proxy process.
-import { InformerHub } from '../streams/informer-hub.ts';
-import type { Reflector } from '../streams/reflector.ts';
-import type { ResourceType } from '../streams/resource-type.ts';
-import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../streams/resource-type.ts';
+import { InformerHub } from '../../streams/informer-hub.ts';
+import type { Reflector } from '../../streams/reflector.ts';
+import type { ResourceType } from '../../streams/resource-type.ts';
+import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../../streams/resource-type.ts';
 import type { ReadinessCheck } from './readiness.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../basics/log.ts';
 import { Gauge, type Registry } from 'prom-client';
-import { Printers } from './serve/printers.ts';
-import { BUILT_IN_SERVED, ServedTypes } from './serve/served-types.ts';
-import { TenantApi } from './serve/tenant-api.ts';
-import { TenantDirectory } from './tenancy/directory.ts';
-import type { Upstream } from './upstream.ts';
-import { Projections } from './views/projections.ts';
-import { RuleInformers } from './tenancy/rule-informers.ts';
-import { CapsuleCrds } from './tenancy/capsule-crds.ts';
+import { Printers } from '../serve/printers.ts';
+import { BUILT_IN_SERVED, ServedTypes } from '../serve/served-types.ts';
+import { TenantApi } from '../serve/tenant-api.ts';
+import { TenantDirectory } from '../tenancy/directory.ts';
+import type { Upstream } from '../basics/upstream.ts';
+import { Projections } from '../views/projections.ts';
+import { RuleInformers } from '../tenancy/rule-informers.ts';
+import { CapsuleCrds } from '../tenancy/capsule-crds.ts';
 
 /** What every tenant answer depends on. */
 /**

@@ -9,8 +9,8 @@ import { isIP } from 'node:net';
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
-import type { Logger } from './log.ts';
-import type { ClientCa } from './authenticate.ts';
+import type { Logger } from '../basics/log.ts';
+import type { ClientCa } from '../front/authenticate.ts';
 import { createCertificateAuthority, issueCertificate } from './pki.ts';
 
 const POLL_INTERVAL_MS = 2_000;

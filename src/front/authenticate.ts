@@ -8,11 +8,11 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
-import type { Identity } from './identity.ts';
-import type { ProxyMetrics } from './metrics.ts';
-import { StatusError, unauthorized } from './status.ts';
-import { TtlCache } from './ttl-cache.ts';
-import { parseUpstreamJson, type Upstream } from './upstream.ts';
+import type { Identity } from '../basics/identity.ts';
+import type { ProxyMetrics } from '../basics/metrics.ts';
+import { StatusError, unauthorized } from '../basics/status.ts';
+import { TtlCache } from '../basics/ttl-cache.ts';
+import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
 
 export const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 

@@ -5,9 +5,9 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
-import type { Identity } from './identity.ts';
-import { StatusError, sendStatus } from './status.ts';
-import type { Upstream } from './upstream.ts';
+import type { Identity } from '../basics/identity.ts';
+import { StatusError, sendStatus } from '../basics/status.ts';
+import type { Upstream } from '../basics/upstream.ts';
 
 export interface ForwardOptions {
   upstream: Upstream;

@@ -1,8 +1,8 @@
 // Knows whether the API server answers: probes its /readyz on an interval with the proxy's own
 // credentials. The proxy is ready only while the last probe succeeded.
-import type { Logger } from './log.ts';
-import type { ProxyMetrics } from './metrics.ts';
-import type { Upstream } from './upstream.ts';
+import type { Logger } from '../basics/log.ts';
+import type { ProxyMetrics } from '../basics/metrics.ts';
+import type { Upstream } from '../basics/upstream.ts';
 
 const PROBE_INTERVAL_MS = 5_000;
 const PROBE_TIMEOUT_MS = 3_000;

@@ -6,9 +6,9 @@ import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
-import type { Identity } from './identity.ts';
-import { endSocketWithStatus, failure } from './status.ts';
-import type { Upstream } from './upstream.ts';
+import type { Identity } from '../basics/identity.ts';
+import { endSocketWithStatus, failure } from '../basics/status.ts';
+import type { Upstream } from '../basics/upstream.ts';
 
 /** Answers an upgrade request with a Status error on the raw socket, then closes it. */
 export const rejectUpgrade = endSocketWithStatus;

@@ -6,10 +6,10 @@
 // "/", with no dot-segment resolution (the apiserver does not clean paths). `canonical` says whether the
 // path, up to the subresource, is exactly the one rebuilt from its parts: requests the proxy serves or
 // performs with its own credentials must be, so that what it checks is what it acts on.
-import { parseFieldTerms } from './query/field-selector.ts';
-import { parseInt64 } from './query/go-strconv.ts';
-import { parseLabelSelector } from './query/label-selector.ts';
-import { parseRawQuery } from './query/list-options.ts';
+import { parseFieldTerms } from '../query/field-selector.ts';
+import { parseInt64 } from '../query/go-strconv.ts';
+import { parseLabelSelector } from '../query/label-selector.ts';
+import { parseRawQuery } from '../query/list-options.ts';
 
 export interface RequestInfo {
   isResourceRequest: boolean;

@@ -6,9 +6,9 @@
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Logger } from './log.ts';
-import type { ProxyMetrics } from './metrics.ts';
-import { endSocketWithStatus, failure, type Status } from './status.ts';
+import type { Logger } from '../basics/log.ts';
+import type { ProxyMetrics } from '../basics/metrics.ts';
+import { endSocketWithStatus, failure, type Status } from '../basics/status.ts';
 
 /**
  * Request heads past this size get 431. Node's default is 16 KiB; the apiserver allows 1 MiB. The largest

@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { BEARER_PROTOCOL_PREFIX } from './authenticate.ts';
 import { impersonationHeaders, isImpersonationHeader } from './impersonation.ts';
-import type { Identity } from './identity.ts';
+import type { Identity } from '../basics/identity.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 

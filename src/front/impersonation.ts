@@ -3,11 +3,11 @@
 // impersonate what it asks for (a SubjectAccessReview on verb `impersonate`, as the apiserver does,
 // cached); otherwise the request is refused with the apiserver's 403.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import { effectiveGroups, parseServiceAccount, type Identity } from './identity.ts';
-import type { ProxyMetrics } from './metrics.ts';
-import { StatusError, badRequest } from './status.ts';
-import { TtlCache } from './ttl-cache.ts';
-import { parseUpstreamJson, type Upstream } from './upstream.ts';
+import { effectiveGroups, parseServiceAccount, type Identity } from '../basics/identity.ts';
+import type { ProxyMetrics } from '../basics/metrics.ts';
+import { StatusError, badRequest } from '../basics/status.ts';
+import { TtlCache } from '../basics/ttl-cache.ts';
+import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
 
 const EXTRA_PREFIX = 'impersonate-extra-';
 const ACCESS_REVIEW_CACHE_SIZE = 10_000;
