@@ -12,6 +12,7 @@ import { badRequest } from '../basics/status.ts';
 import { identityKey } from '../tenancy/access-cache.ts';
 import { isTenantUser, type Access, type TenantDirectory } from '../tenancy/directory.ts';
 import { isVisible, scopeFor, type Scope } from '../tenancy/scope.ts';
+import { servedKindOf } from '../kinds/registry.ts';
 import type { Projections } from '../views/projections.ts';
 import { kindId, typeId, type ResourceType, groupVersion } from '../../streams/resource-type.ts';
 import type { Reflector } from '../../streams/reflector.ts';
@@ -140,7 +141,7 @@ export class TenantApi {
     const type = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
     if (!type) return undefined;
     // Cluster-scoped only; namespaces appear with namespace = their own name.
-    if (info.namespace !== '' && !(typeId(type) === '/namespaces' && info.namespace === info.name)) return undefined;
+    if (info.namespace !== '' && !(servedKindOf(type)?.visibility.by === 'namespace' && info.namespace === info.name)) return undefined;
     const access = this.#accessOf(identity);
     if (!isTenantUser(access)) return undefined;
     const scope = scopeFor(type, access);

@@ -14,9 +14,6 @@ export interface WatchSink {
   destroy(): void;
   onDrain(listener: () => void): void;
   onClose(listener: () => void): void;
-  readonly closed: boolean;
-  /** Bytes accepted but not yet handed to the kernel. */
-  readonly buffered: number;
   cork(): void;
   uncork(): void;
 }
@@ -61,14 +58,6 @@ export class HttpWatchSink implements WatchSink {
 
   onClose(listener: () => void): void {
     this.#res.on('close', listener);
-  }
-
-  get closed(): boolean {
-    return this.#res.writableEnded || this.#res.destroyed;
-  }
-
-  get buffered(): number {
-    return this.#res.writableLength + (this.#res.socket?.writableLength ?? 0);
   }
 
   cork(): void {
@@ -127,14 +116,6 @@ export class WebSocketWatchSink implements WatchSink {
 
   onClose(listener: () => void): void {
     this.#ws.on('close', listener);
-  }
-
-  get closed(): boolean {
-    return this.#ws.readyState !== this.#ws.OPEN;
-  }
-
-  get buffered(): number {
-    return this.#ws.bufferedAmount;
   }
 
   cork(): void {}

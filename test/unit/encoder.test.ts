@@ -49,8 +49,6 @@ class RecordingSink implements WatchSink {
   destroy(): void {}
   onDrain(): void {}
   onClose(): void {}
-  readonly closed = false;
-  readonly buffered = 0;
   cork(): void {}
   uncork(): void {}
 }

@@ -270,9 +270,6 @@ class RecordingSink implements WatchSink {
   }
   onDrain(): void {}
   onClose(): void {}
-  get buffered(): number {
-    return 0;
-  }
   cork(): void {}
   uncork(): void {}
 }
