@@ -137,6 +137,17 @@ export class Reflector {
     return this.#store.size;
   }
 
+  /**
+   * Before start(): the objects and resourceVersion another process listed (a new leader taking over
+   * the deployment's state from its change log). The reflector then watches from that resourceVersion
+   * instead of listing; a 410 relists and emits only the difference from these objects.
+   */
+  seed(objects: Iterable<KubeObject>, resourceVersion: string): void {
+    for (const object of objects) this.#store.set(objectKey(object), object);
+    this.#resourceVersion = resourceVersion;
+    this.#state = 'synced';
+  }
+
   start(): void {
     void this.#run();
   }

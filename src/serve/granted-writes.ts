@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { filter, firstValueFrom, map, timeout } from 'rxjs';
 import { resourceVersionOf, type KubeObject } from '../../streams/kube-object.ts';
-import type { Reflector } from '../../streams/reflector.ts';
+import type { TypeStore } from '../../streams/type-store.ts';
 import { qualifiedResource } from '../../streams/resource-type.ts';
 import type { Identity } from '../basics/identity.ts';
 import type { Logger } from '../basics/log.ts';
@@ -37,7 +37,7 @@ export interface GrantedWrite {
   /** Whether an object is in the view of a tenant granting this operation. */
   visible: (object: KubeObject) => boolean;
   judge: WriteJudge;
-  reflector: Reflector;
+  store: TypeStore;
   upstream: Upstream;
   log: Logger;
 }
@@ -123,13 +123,13 @@ async function stateAt(write: GrantedWrite, resourceVersion: string): Promise<Ku
   const name = write.info.name;
   const target = Number(resourceVersion);
   if (write.checked.metadata.resourceVersion === resourceVersion) return write.checked;
-  const current = write.reflector.get(name);
+  const current = write.store.get(name);
   const reached = (o: KubeObject | undefined) => o !== undefined && resourceVersionOf(o) >= target;
   if (reached(current)) return exactly(write, current as KubeObject, resourceVersion);
   try {
     const object = await firstValueFrom(
-      write.reflector.events$.pipe(
-        map(() => write.reflector.get(name)),
+      write.store.events$.pipe(
+        map(() => write.store.get(name)),
         filter(reached),
         timeout({ first: INFORMER_CATCH_UP_MS }),
       ),

@@ -1,17 +1,17 @@
 // Tenant answers wait for the informers they depend on: until those have listed once, who is a tenant
 // user is unknown (a forwarded owner would get the apiserver's Forbidden), so requests the proxy would
 // answer get 429 with Retry-After instead of a guess.
-import type { Reflector } from '../../streams/reflector.ts';
+import type { TypeStore } from '../../streams/type-store.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import { StatusError } from '../basics/status.ts';
 
 export class ReadinessGate {
-  readonly #reflector: (type: ResourceType) => Reflector | undefined;
+  readonly #store: (type: ResourceType) => TypeStore | undefined;
   readonly #tenancyTypes: readonly ResourceType[];
 
   /** `tenancyTypes`: what every tenant answer depends on. */
-  constructor(reflector: (type: ResourceType) => Reflector | undefined, tenancyTypes: readonly ResourceType[]) {
-    this.#reflector = reflector;
+  constructor(store: (type: ResourceType) => TypeStore | undefined, tenancyTypes: readonly ResourceType[]) {
+    this.#store = store;
     this.#tenancyTypes = tenancyTypes;
   }
 
@@ -19,7 +19,7 @@ export class ReadinessGate {
   ready(type?: ResourceType): boolean {
     const types = type ? [...this.#tenancyTypes, type] : this.#tenancyTypes;
     return types.every((t) => {
-      const state = this.#reflector(t)?.state;
+      const state = this.#store(t)?.state;
       return state === 'synced' || state === 'absent';
     });
   }

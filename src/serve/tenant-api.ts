@@ -15,7 +15,7 @@ import { isVisible, scopeFor, type Scope } from '../tenancy/scope.ts';
 import { servedKindOf } from '../kinds/registry.ts';
 import type { Projections } from '../views/projections.ts';
 import { kindId, typeId, type ResourceType, groupVersion } from '../../streams/resource-type.ts';
-import type { Reflector } from '../../streams/reflector.ts';
+import type { TypeStore } from '../../streams/type-store.ts';
 import type { EventClock } from '../../streams/position.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { negotiate } from './media.ts';
@@ -40,7 +40,7 @@ export interface TenantApiDependencies {
   directory: TenantDirectory;
   served: ServedTypes;
   printers: Printers;
-  reflector(type: ResourceType): Reflector | undefined;
+  store(type: ResourceType): TypeStore | undefined;
   /** Types that must be synced before any tenant request is answered. */
   tenancyTypes: readonly ResourceType[];
   ignoredGroups: readonly string[];
@@ -78,7 +78,7 @@ export class TenantApi {
   constructor(deps: TenantApiDependencies) {
     this.#deps = deps;
     this.watchHub = new WatchHub(() => deps.clock.now);
-    this.gate = new ReadinessGate(deps.reflector, deps.tenancyTypes);
+    this.gate = new ReadinessGate(deps.store, deps.tenancyTypes);
   }
 
   #accessOf(identity: Identity): Access {
@@ -107,9 +107,9 @@ export class TenantApi {
     if (info.subresource !== '' || (!readVerb && !grantsWrite(target.access, type, info.verb))) return undefined;
     this.gate.check(type);
     if (!readVerb) {
-      const reflector = this.#deps.reflector(type);
-      const writable = writableThrough(target.access, type, info.verb, reflector?.get(info.name), this.#deps.directory);
-      if (!writable || !reflector) return undefined; // not theirs to write: forwarded, their RBAC answers
+      const store = this.#deps.store(type);
+      const writable = writableThrough(target.access, type, info.verb, store?.get(info.name), this.#deps.directory);
+      if (!writable || !store) return undefined; // not theirs to write: forwarded, their RBAC answers
       const code = await performGrantedWrite({
         req,
         res,
@@ -118,7 +118,7 @@ export class TenantApi {
         checked: writable.object,
         visible: (object) => isVisible(writable.scope, object, this.#deps.directory),
         judge: { type, ownTenants: new Set(target.access.tenants.keys()), directory: this.#deps.directory },
-        reflector,
+        store,
         upstream: this.#deps.upstream,
         log: this.#deps.log,
       });
@@ -165,12 +165,12 @@ export class TenantApi {
   noteWrite(info: RequestInfo, code: number): void {
     if (code < 200 || code > 299 || !['create', 'update', 'patch', 'delete', 'deletecollection'].includes(info.verb)) return;
     const type = this.#deps.served.resolve(info.apiGroup, info.apiVersion, info.resource);
-    if (type) this.#fence.note(type, this.#deps.reflector(type));
+    if (type) this.#fence.note(type, this.#deps.store(type));
   }
 
   async #read(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
     const media = negotiate(req.headers.accept);
-    await this.#fence.wait(type, this.#deps.reflector(type));
+    await this.#fence.wait(type, this.#deps.store(type));
     if (media.kind === 'not-acceptable') throw notAcceptable(type, req.headers.accept);
     const view = this.#deps.projections.view(scope);
     const options = namedWatch(parseListOptions(info.query, type.group, type.resource, { table: media.kind === 'table' }), info);
@@ -202,7 +202,7 @@ export class TenantApi {
   /** Objects a Get-only clusterResources rule lets the identity read by name, though not list. */
   #getOnly(scope: Scope, name: string): KubeObject | undefined {
     if (!scope.rules.some((r) => r.get && !r.list)) return undefined;
-    const object = this.#deps.reflector(scope.type)?.get(name);
+    const object = this.#deps.store(scope.type)?.get(name);
     return object && isVisible(scope, object, this.#deps.directory, 'get') ? object : undefined;
   }
 

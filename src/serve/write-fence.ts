@@ -5,9 +5,9 @@
 //
 // Forwarded writes stream through unparsed (and may be protobuf; a DELETE's Status carries no
 // resourceVersion), so the fence cannot wait for the write's own version: it waits for the informer's
-// next event after the acknowledgement, told by the reflector's event stream rather than polled.
+// next event after the acknowledgement, told by the informer's event stream rather than polled.
 import { filter, firstValueFrom, timeout } from 'rxjs';
-import type { Reflector } from '../../streams/reflector.ts';
+import type { TypeStore } from '../../streams/type-store.ts';
 import { typeId, type ResourceType } from '../../streams/resource-type.ts';
 
 const MAX_WAIT_MS = 1_000;
@@ -16,18 +16,18 @@ export class WriteFence {
   readonly #pending = new Map<string, { events: number; at: number; next: Promise<unknown> }>();
 
   /** A write of `type` was acknowledged upstream just now. */
-  note(type: ResourceType, reflector: Reflector | undefined): void {
-    if (!reflector) return;
-    const next = firstValueFrom(reflector.events$.pipe(filter((e) => e.type === 'ADDED' || e.type === 'MODIFIED' || e.type === 'DELETED'), timeout({ first: MAX_WAIT_MS }))).catch(() => undefined);
-    this.#pending.set(typeId(type), { events: reflector.stats.events, at: Date.now(), next });
+  note(type: ResourceType, store: TypeStore | undefined): void {
+    if (!store) return;
+    const next = firstValueFrom(store.events$.pipe(filter((e) => e.type === 'ADDED' || e.type === 'MODIFIED' || e.type === 'DELETED'), timeout({ first: MAX_WAIT_MS }))).catch(() => undefined);
+    this.#pending.set(typeId(type), { events: store.stats.events, at: Date.now(), next });
   }
 
   /** Waits until the informer has seen an event after the last acknowledged write (bounded). */
-  async wait(type: ResourceType, reflector: Reflector | undefined): Promise<void> {
+  async wait(type: ResourceType, store: TypeStore | undefined): Promise<void> {
     const id = typeId(type);
     const pending = this.#pending.get(id);
-    if (!pending || !reflector) return;
-    if (reflector.stats.events <= pending.events && Date.now() - pending.at < MAX_WAIT_MS) await pending.next;
+    if (!pending || !store) return;
+    if (store.stats.events <= pending.events && Date.now() - pending.at < MAX_WAIT_MS) await pending.next;
     if (this.#pending.get(id) === pending) this.#pending.delete(id);
   }
 }

@@ -24,6 +24,10 @@ export interface Config {
   maxConnectionsPerAddress: number;
   metricsListen: string;
   logLevel: string;
+  redis: string;
+  redisKeyPrefix: string;
+  leaseTtlMs: number;
+  replicaId: string;
 }
 
 type Kind = 'string' | 'list' | 'duration' | 'integer';
@@ -58,6 +62,10 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'maxConnections', flag: 'max-connections', kind: 'integer', default: '20000', help: 'client connections open at once; past it new ones are closed at once and counted in tenant_proxy_client_connections_rejected_total (0: no limit). Each watch costs ~60 KiB' },
   { key: 'maxConnectionsPerAddress', flag: 'max-connections-per-address', kind: 'integer', default: '0', help: 'client connections open at once from one IP address (0: no limit, the default: behind a TCP load balancer every client shares its address)' },
   { key: 'metricsListen', flag: 'metrics-listen', kind: 'string', default: '0.0.0.0:9002', help: 'address:port of the plain-HTTP Prometheus /metrics listener ("" to disable)' },
+  { key: 'redis', flag: 'redis', kind: 'string', default: '', help: 'redis:// or rediss:// URL (password in the URL) of the Redis that coordinates replicas: one upstream watch per type for the whole deployment, one change log so every replica hands out the same resourceVersions. Without it the proxy runs alone' },
+  { key: 'redisKeyPrefix', flag: 'redis-key-prefix', kind: 'string', default: '{tenant-proxy}:', help: 'prefix of every Redis key of this deployment (a hash tag, so that a Redis Cluster keeps them in one slot)' },
+  { key: 'leaseTtlMs', flag: 'lease-ttl', kind: 'duration', default: '15s', help: 'how long the leader\'s lease lasts without renewal (renewed every third of it): the longest a dead leader holds up the upstream watches' },
+  { key: 'replicaId', flag: 'replica-id', kind: 'string', default: '', help: 'this replica\'s name in the lease and the logs (default: host name and pid)' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: trace, debug, info, warn, error' },
 ];
 

@@ -23,6 +23,8 @@ import { relayUpgrade, rejectUpgrade } from '../front/upgrade.ts';
 import type { Upstream } from '../basics/upstream.ts';
 import { UpstreamProbe } from './upstream-probe.ts';
 import { TenantEngine } from './tenant-engine.ts';
+import type { Redis } from 'ioredis';
+import { connectRedis, replicationThrough } from './redis-connection.ts';
 import { statusBody } from '../serve/served-errors.ts';
 
 const LOCAL_HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
@@ -51,6 +53,7 @@ export class TenantProxy {
   #metricsServer: http.Server | undefined;
   readonly #shutdown = new AbortController();
   readonly #upgrades = new Set<Duplex>();
+  readonly #redis: Redis | undefined;
   #inFlight = 0;
   /** Told when the last in-flight request ends (shutdown waits for it). */
   #drained: (() => void) | undefined;
@@ -61,7 +64,9 @@ export class TenantProxy {
     this.log = deps.log;
     this.metrics = deps.metrics ?? new ProxyMetrics();
     this.probe = new UpstreamProbe(this.upstream, this.log, this.metrics);
-    this.engine = new TenantEngine(this.upstream, this.log, { ignoredGroups: config.ignoredUserGroups, watchHistoryMs: config.watchHistoryMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs }, this.metrics.registry);
+    this.#redis = config.redis ? connectRedis(config, this.log) : undefined;
+    const replication = this.#redis ? replicationThrough(this.#redis, config, this.log) : undefined;
+    this.engine = new TenantEngine(this.upstream, this.log, { ignoredGroups: config.ignoredUserGroups, watchHistoryMs: config.watchHistoryMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs, replication }, this.metrics.registry);
     this.#authenticator = new Authenticator({
       upstream: this.upstream,
       metrics: this.metrics,
@@ -260,7 +265,8 @@ export class TenantProxy {
       this.#metricsServer.closeAllConnections();
       await new Promise<void>((resolve) => this.#metricsServer?.close(() => resolve()));
     }
-    this.engine.stop();
+    await this.engine.stop();
+    await this.#redis?.quit().catch((err: Error) => this.log.warn({ err: err.message }, 'closing the Redis connection failed'));
     this.upstream.close();
     this.log.info('stopped');
   }

@@ -1,7 +1,14 @@
 // Assembles the multiplexer: the shared informers (streams/), the tenant directory, the per-tenant
 // projections and the tenant API that serves from them. One per proxy process.
 import { InformerHub } from '../../streams/informer-hub.ts';
+import type { Observable } from 'rxjs';
+import type { ChangeLog } from '../../streams/change-log.ts';
+import type { Change } from '../../streams/informer-hub.ts';
+import { LogReplica } from '../../streams/log-replica.ts';
+import type { EventClock } from '../../streams/position.ts';
 import type { Reflector } from '../../streams/reflector.ts';
+import type { TypeStore } from '../../streams/type-store.ts';
+import { Replicator, type LeaseControl } from './replicator.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../../streams/resource-type.ts';
 import type { ReadinessCheck } from './readiness.ts';
@@ -31,6 +38,15 @@ export interface EngineOptions {
   watchHistoryMs: number;
   /** See TenantApiDependencies. */
   clientIdleTimeoutMs: number;
+  /** Replicas through a shared change log (--redis); without it the process is its own leader. */
+  replication?: { log: ChangeLog; lease: LeaseControl };
+}
+
+/** Where the views, the readiness gate and the writes read the cluster's state from. */
+interface StateSource {
+  clock: EventClock;
+  changes$: Observable<Change>;
+  store(type: ResourceType): TypeStore | undefined;
 }
 
 /** `tenants.capsule.clastix.io`; a converted version's own informer as kubectl names it: `tenants.v1beta1.capsule.clastix.io`. */
@@ -46,25 +62,37 @@ export class TenantEngine {
   readonly api: TenantApi;
   readonly ruleInformers: RuleInformers;
   readonly capsuleCrds: CapsuleCrds;
+  /** Set when replicated: the log read back (what this replica serves) and its part in leading. */
+  readonly replica: LogReplica | undefined;
+  readonly replicator: Replicator | undefined;
+  readonly #source: StateSource;
   readonly #collector: NodeJS.Timeout;
   readonly #historyTrimmer: NodeJS.Timeout;
 
   constructor(upstream: Upstream, log: Logger, options: EngineOptions, registry?: Registry) {
     const { ignoredGroups, watchHistoryMs } = options;
-    this.hub = new InformerHub(upstream, log);
+    const { replication } = options;
+    // A replica that does not lead registers its informers but runs none of them.
+    this.hub = new InformerHub(upstream, log, { running: replication === undefined });
     const hub = this.hub;
-    this.projections = new Projections(
-      { clock: hub.clock, changes$: hub.changes$, store: (type) => hub.reflector(type) },
-      this.directory,
-    );
-    const printers = new Printers(() => hub.reflector(CUSTOM_RESOURCE_DEFINITIONS));
+    if (replication) {
+      const replica = new LogReplica(replication.log, log);
+      this.replica = replica;
+      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log);
+      this.#source = { clock: replica.clock, changes$: replica.changes$, store: (type) => replica.store(type) };
+    } else {
+      this.#source = { clock: hub.clock, changes$: hub.changes$, store: (type) => hub.reflector(type) };
+    }
+    const source = this.#source;
+    this.projections = new Projections(source, this.directory);
+    const printers = new Printers(() => source.store(CUSTOM_RESOURCE_DEFINITIONS));
     this.api = new TenantApi({
-      clock: hub.clock,
+      clock: source.clock,
       projections: this.projections,
       directory: this.directory,
       served: this.served,
       printers,
-      reflector: (type) => hub.reflector(type),
+      store: (type) => source.store(type),
       tenancyTypes: TENANCY_TYPES,
       ignoredGroups,
       clientIdleTimeoutMs: options.clientIdleTimeoutMs,
@@ -77,10 +105,10 @@ export class TenantEngine {
       upstream,
       log,
       rules: () => this.directory.allRules(),
-      isCustom: (type) => hub.reflector(CUSTOM_RESOURCE_DEFINITIONS)?.get(`${type.resource}.${type.group}`) !== undefined,
+      isCustom: (type) => source.store(CUSTOM_RESOURCE_DEFINITIONS)?.get(`${type.resource}.${type.group}`) !== undefined,
       fixed: [...TENANCY_TYPES, ...BUILT_IN_SERVED],
     });
-    this.capsuleCrds = new CapsuleCrds(hub.changes$, hub, (versions, converted) => {
+    this.capsuleCrds = new CapsuleCrds(source.changes$, hub, (versions, converted) => {
       this.served.setVersions(TENANTS, versions, converted);
       this.api.endWatchesServedElsewhere(TENANTS);
     }, log);
@@ -122,6 +150,18 @@ export class TenantEngine {
         this.set(hub.reflectors().filter((r) => r.state === 'synced').length);
       },
     });
+    const replicator = this.replicator;
+    if (replicator) {
+      new Gauge({
+        name: 'tenant_proxy_replica_role',
+        help: '1 for the role this replica has now (leader: runs the upstream informers and records the change log; follower: serves from the log)',
+        labelNames: ['role'] as const,
+        registers,
+        collect() {
+          for (const role of ['leader', 'follower'] as const) this.set({ role }, replicator.role === role ? 1 : 0);
+        },
+      });
+    }
     perInformer('tenant_proxy_informer_synced', '1 once the upstream list of the resource is complete', (r) => (r.state === 'synced' ? 1 : 0));
     perInformer('tenant_proxy_informer_lag_seconds', 'Seconds since the upstream watch of the resource last said anything', (r) => r.lagMs / 1000);
     perInformer('tenant_proxy_informer_objects', 'Objects held for the resource', (r) => r.size);
@@ -135,6 +175,7 @@ export class TenantEngine {
     const types = new Map<string, ResourceType>();
     for (const t of [...TENANCY_TYPES, ...BUILT_IN_SERVED, CUSTOM_RESOURCE_DEFINITIONS]) types.set(typeId(t), t);
     for (const t of types.values()) this.hub.ensure(t);
+    this.replicator?.start();
   }
 
   get synced(): boolean {
@@ -144,20 +185,21 @@ export class TenantEngine {
   /** One check per informer a tenant answer depends on, with the upstream's answer when it fails. */
   readinessChecks(): ReadinessCheck[] {
     return TENANCY_TYPES.map((type) => {
-      const reflector = this.hub.reflector(type);
-      const state = reflector?.state ?? 'not started';
+      const state = this.#source.store(type)?.state ?? 'not started';
       const ok = state === 'synced' || state === 'absent';
-      return { name: `informer:${qualifiedResource(type)}`, ok, reason: ok ? '' : reflector?.lastError || `not listed yet (${state})` };
+      const reason = this.hub.reflector(type)?.lastError || (this.replica ? `not in the change log yet (${state})` : `not listed yet (${state})`);
+      return { name: `informer:${qualifiedResource(type)}`, ok, reason: ok ? '' : reason };
     });
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.#collector);
     clearInterval(this.#historyTrimmer);
     this.ruleInformers.stop();
     this.capsuleCrds.stop();
     this.api.close();
     this.projections.stop();
+    await this.replicator?.stop();
     this.hub.stop();
   }
 }

@@ -1,0 +1,114 @@
+// The leader's half of replication: everything its hub processes (changes, progress, the informer
+// set) is appended, in the hub's order, to the deployment's change log, fenced by the lease token.
+// Nothing is delivered to views from here: every replica, the leader included, serves what it reads
+// back from the log (log-replica.ts), so the leader never hands out a position the log does not hold.
+import type { Subscription } from 'rxjs';
+import type { ChangeLog, LogEntry, ProgressState } from './change-log.ts';
+import type { InformerHub } from './informer-hub.ts';
+import type { Leadership } from './leadership.ts';
+import { comparePositions, formatPosition, ZERO, type Position } from './position.ts';
+import type { StreamLog } from './ports.ts';
+import type { ResourceType } from './resource-type.ts';
+
+/** Entries per append: one round trip carries many (a relist, a burst), without building huge commands. */
+const MAX_BATCH = 500;
+const RETRY_MS = 200;
+
+export interface RecorderFailure {
+  reason: 'deposed' | 'behind' | 'invalid';
+  detail: string;
+}
+
+export class LogRecorder {
+  readonly #hub: InformerHub;
+  readonly #log: ChangeLog;
+  readonly #leadership: Leadership;
+  readonly #streamLog: StreamLog;
+  readonly #onFailure: (failure: RecorderFailure) => void;
+  readonly #subscriptions: Subscription[] = [];
+  #pending: LogEntry[] = [];
+  #flushing = false;
+  #stopped = false;
+  /** The position of the last entry queued: every entry goes strictly after it. */
+  #last: Position = ZERO;
+  readonly stats = { appended: 0, batches: 0, retries: 0 };
+
+  /** `onFailure`: the log refused the leader's appends (another leader, or it is behind the log). */
+  constructor(hub: InformerHub, log: ChangeLog, leadership: Leadership, streamLog: StreamLog, onFailure: (failure: RecorderFailure) => void) {
+    this.#hub = hub;
+    this.#log = log;
+    this.#leadership = leadership;
+    this.#streamLog = streamLog.child({ component: 'log-recorder' });
+    this.#onFailure = onFailure;
+    this.#last = hub.clock.now;
+    this.#subscriptions.push(
+      hub.changes$.subscribe((change) => {
+        const resourceVersion = hub.reflector(change.resource)?.resourceVersion ?? String(change.position.rv);
+        this.#queue({ kind: 'change', position: change.position, resource: change.resource, type: change.type, object: change.object, resourceVersion });
+      }),
+      hub.progress$.subscribe((progress) => {
+        const resourceVersion = hub.reflector(progress.resource)?.resourceVersion ?? '';
+        this.#queue({ kind: 'progress', position: this.#positionAfterLast(progress.position), resource: progress.resource, state: progress.state satisfies ProgressState, resourceVersion });
+      }),
+      hub.informers$.subscribe((resources: ResourceType[]) => {
+        this.#queue({ kind: 'informers', position: this.#positionAfterLast(hub.clock.now), resources });
+      }),
+    );
+  }
+
+  /** Entries that do not move the clock take the next seq, so positions and log order stay one. */
+  #positionAfterLast(position: Position): Position {
+    return comparePositions(position, this.#last) > 0 ? position : this.#hub.clock.next(this.#hub.clock.now.rv);
+  }
+
+  #queue(entry: LogEntry): void {
+    if (this.#stopped) return;
+    this.#last = entry.position;
+    this.#pending.push(entry);
+    if (!this.#flushing) {
+      this.#flushing = true;
+      // Everything one socket read produced goes in one append.
+      setImmediate(() => void this.#flush());
+    }
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#pending.length > 0 && !this.#stopped) {
+      const token = this.#leadership.token();
+      if (!token) {
+        this.#fail({ reason: 'deposed', detail: 'the lease is no longer held' });
+        break;
+      }
+      const batch = this.#pending.slice(0, MAX_BATCH);
+      const result = await this.#log.append(token, batch);
+      if (result.ok) {
+        this.#pending.splice(0, batch.length);
+        this.stats.appended += batch.length;
+        this.stats.batches++;
+        continue;
+      }
+      if (result.reason === 'unavailable') {
+        // Order matters more than latency: the same batch again, until Redis answers or the lease goes.
+        this.stats.retries++;
+        this.#streamLog.warn({ err: result.error.message, pending: this.#pending.length }, 'appending to the change log failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        continue;
+      }
+      const detail = result.reason === 'behind' ? `the log's top is ${formatPosition(result.top)}, past ${formatPosition(batch[0]?.position ?? ZERO)}` : result.detail;
+      this.#fail({ reason: result.reason, detail });
+    }
+    this.#flushing = false;
+  }
+
+  #fail(failure: RecorderFailure): void {
+    this.#streamLog.warn({ ...failure, dropped: this.#pending.length }, 'the change log refused the leader\'s appends');
+    this.#pending = [];
+    this.stop();
+    this.#onFailure(failure);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const s of this.#subscriptions) s.unsubscribe();
+  }
+}
