@@ -110,6 +110,8 @@ export interface WatchStart {
   accept: () => WatchSink | Promise<WatchSink>;
   /** Makes the watcher a follower of the target's view (Projections.follow for the caller's identity). */
   follow: (follower: ViewFollower) => Following;
+  /** Extends the view's history back to a resourceVersion from before it (Projections.extendHistory). */
+  extendHistory: (position: Position) => boolean;
   hub: WatchHub;
   clock: EventClock;
 }
@@ -143,6 +145,7 @@ export async function startWatch(start: WatchStart): Promise<Watcher> {
   if (options.sendInitialEvents === true || requested === undefined) {
     watcher.startWithInitialEvents(options.sendInitialEvents === true && options.allowWatchBookmarks, target.view.position);
   } else {
+    start.extendHistory(requested);
     watcher.startFrom(requested);
   }
   return watcher;

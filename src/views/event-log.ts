@@ -22,6 +22,11 @@ export interface EventLog<E extends LoggedEvent> {
   expireBefore(cutoffMs: number, keep: number): number;
   /** The events after `position`, or the oldest resumable position when `position` is too old. */
   since(position: Position): Since<E>;
+  /**
+   * Puts in front of the history the events that led to it from `completeAfter` (oldest first, each at
+   * or before the current `completeAfter`), when there is room; returns whether it did.
+   */
+  backfill(events: readonly E[], completeAfter: Position): boolean;
 }
 
 /**
@@ -67,6 +72,21 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
       expired++;
     }
     return expired;
+  }
+
+  backfill(events: readonly E[], completeAfter: Position): boolean {
+    if (comparePositions(completeAfter, this.#completeAfter) >= 0) return true;
+    if (this.#length + events.length > this.#ring.length) return false;
+    if (events.some((e) => comparePositions(e.position, this.#completeAfter) > 0 || comparePositions(e.position, completeAfter) <= 0)) return false;
+    const at = this.#now();
+    for (let i = events.length - 1; i >= 0; i--) {
+      this.#start = (this.#start - 1 + this.#ring.length) % this.#ring.length;
+      this.#ring[this.#start] = events[i];
+      this.#appendedAt[this.#start] = at;
+      this.#length++;
+    }
+    this.#completeAfter = completeAfter;
+    return true;
   }
 
   #evictOldest(): void {

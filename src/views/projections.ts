@@ -14,7 +14,7 @@
 import type { Subscription } from 'rxjs';
 import type { Change } from '../../streams/informer-hub.ts';
 import { objectKey, type KubeObject } from '../../streams/kube-object.ts';
-import type { EventClock } from '../../streams/position.ts';
+import { comparePositions, type EventClock, type Position } from '../../streams/position.ts';
 import { GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, kindId, typeId, type ResourceType } from '../../streams/resource-type.ts';
 import type { Observable } from 'rxjs';
 import type { Identity } from '../basics/identity.ts';
@@ -25,6 +25,7 @@ import type { Access, TenantDirectory } from '../tenancy/directory.ts';
 import { claimTenant, scopeFor, type Scope } from '../tenancy/scope.ts';
 import { listBodiesCached } from './encoder.ts';
 import { Followers, type Following, type ViewFollower } from './followers.ts';
+import { RecentChanges } from './recent-changes.ts';
 import { View, VIEW_HISTORY_KEPT, type ObjectSource } from './view.ts';
 
 export interface ChangeSource {
@@ -57,12 +58,19 @@ export class Projections {
   readonly #accessListeners = new Set<AccessListener>();
   readonly #access: AccessCache;
   readonly #followers = new Followers();
+  readonly #recent: RecentChanges;
+  /** The last change that may have altered what some identity sees: history before it cannot be rebuilt exactly. */
+  #lastAccessChange: Position;
+  #lastNamespaceCreated: Position;
   readonly #subscription: Subscription;
 
   constructor(source: ChangeSource, directory: TenantDirectory) {
     this.#source = source;
     this.#directory = directory;
     this.#access = new AccessCache(directory);
+    this.#recent = new RecentChanges(source.clock.now);
+    this.#lastAccessChange = source.clock.now;
+    this.#lastNamespaceCreated = source.clock.now;
     this.#subscription = source.changes$.subscribe((change) => this.#onChange(change));
   }
 
@@ -113,6 +121,44 @@ export class Projections {
     return this.#followers.follow(identity, view, follower);
   }
 
+  /**
+   * Extends `view`'s history back to `position` (a client resuming from before the view existed here: a
+   * view created late, or on a replica that never served its scope), by replaying the recent changes of
+   * its type from the objects' state at `position`. Only where that is exact: every change since
+   * `position` still held, and none that altered what identities see (the directory now is then the
+   * directory at every point since). Returns whether the history now reaches back to `position`.
+   */
+  extendHistory(view: View, position: Position): boolean {
+    const target = view.log.completeAfter;
+    if (comparePositions(position, target) >= 0) return true;
+    if (comparePositions(position, this.#lastAccessChange) < 0) return false;
+    if (visibilityOf(view.scope.type) !== 'namespace' && comparePositions(position, this.#lastNamespaceCreated) < 0) return false;
+    const since = this.#recent.since(position);
+    const store = this.#source.store(view.scope.type);
+    if (!since || !store) return false;
+    const id = typeId(view.scope.type);
+    const ofType = since.filter((c) => typeId(c.resource) === id);
+    // The type's objects as they were at `position`: what the first change after it found.
+    const then = new Map<string, KubeObject>();
+    for (const object of store.list()) then.set(objectKey(object), object);
+    const undone = new Set<string>();
+    for (const change of ofType) {
+      const key = objectKey(change.object);
+      if (undone.has(key)) continue;
+      undone.add(key);
+      if (change.previous) then.set(key, change.previous);
+      else then.delete(key);
+    }
+    const stateThen: ObjectSource = { list: () => then.values(), get: (key) => then.get(key) };
+    const replay = new View(view.scope, this.#directory, this.#candidatesOf(view.scope, stateThen), position);
+    for (const change of ofType) {
+      if (comparePositions(change.position, target) > 0) break;
+      replay.apply(change.type, change.object, change.position);
+    }
+    const events = replay.log.since(position);
+    return events.ok && view.log.backfill(events.events, position);
+  }
+
   /** Clients following views. */
   get followerCount(): number {
     return this.#followers.size;
@@ -138,6 +184,7 @@ export class Projections {
 
   /** Forgets view history from before `cutoffMs` (epoch ms); returns how many events were dropped. */
   expireHistory(cutoffMs: number): number {
+    this.#recent.expireBefore(cutoffMs);
     let expired = 0;
     for (const view of this.#views.values()) expired += view.log.expireBefore(cutoffMs, VIEW_HISTORY_KEPT);
     return expired;
@@ -162,6 +209,7 @@ export class Projections {
   }
 
   #onChange(change: Change): void {
+    this.#recent.append(change);
     const id = typeId(change.resource);
     const current = change.type === 'DELETED' ? undefined : change.object;
     let touched: Set<string> | undefined;
@@ -185,7 +233,10 @@ export class Projections {
         // Claims change which volumes their namespace's tenant sees, nothing else: no access change.
         const { namespace = '', name = '' } = change.object.metadata;
         const claimed = this.#directory.setClaim(namespace, name, current?.metadata.uid ?? (current ? '' : undefined));
-        if (claimed.size > 0) this.#recompute(CLAIMS_ID, claimed, change);
+        if (claimed.size > 0) {
+          this.#lastAccessChange = change.position;
+          this.#recompute(CLAIMS_ID, claimed, change);
+        }
         return;
       }
     }
@@ -194,6 +245,12 @@ export class Projections {
     // detached before the views apply the change and re-attached after, so that they see exactly the
     // difference between what they held and their new view — never an intermediate state.
     const accessMayChange = touched !== undefined && (id !== NAMESPACES_ID || touched.size > 0);
+    if (accessMayChange || (touched !== undefined && touched.size > 0)) {
+      // A namespace created into a tenant had no state before: namespace views replay it exactly; kinds
+      // that see it through the directory (volumes bound in it) do not.
+      if (id === NAMESPACES_ID && change.previous === undefined) this.#lastNamespaceCreated = change.position;
+      else this.#lastAccessChange = change.position;
+    }
     if (accessMayChange) this.#followers.detachMoved((identity, type) => this.viewFor(identity, type));
     // Incremental: the views of the changed object's own type that it can affect.
     for (const view of this.#candidates(id, change, touched)) view.apply(change.type, change.object, change.position);

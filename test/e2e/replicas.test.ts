@@ -1,7 +1,8 @@
 // Three replicas through one real redis-server, on the real control plane: one upstream watch per type
 // for the whole deployment (only the leader watches), the same list and resourceVersion from every
 // replica, a follower's `kubectl get ns -w` following a namespace created upstream, and a watch resumed
-// on another replica with the last resourceVersion it got receiving exactly the events it missed.
+// on another replica with the last resourceVersion it got receiving exactly the events it missed — also
+// on a replica that never served that tenant, or started after those events.
 import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,8 @@ interface Context {
   tenant: KubeObject;
   /** The apiserver's registered namespace watchers before the replicas started. */
   namespaceWatchersBefore: number;
+  /** The events a client got on one replica before it moved (set by the resume test). */
+  missed?: TimedEvent[];
 }
 
 const test = suite<Context>('replicas through Redis');
@@ -118,9 +121,6 @@ test('kubectl get ns -w through a follower sees a namespace created upstream', a
 test('a watch resumed on another replica with the last resourceVersion it got receives exactly the missed events', async (ctx) => {
   const leader = await leaderIndex(ctx);
   const [a, b] = [ctx.alice[leader] as KubeHttp, ctx.alice[(leader + 1) % 3] as KubeHttp];
-  // B already serves alice's current view (a replica materializes a view when first asked; resuming
-  // from before that is the part of the replica work still to come, and answers 410).
-  await listOf(b);
   const start = (await listOf(a)).metadata.resourceVersion;
   const onA = await WatchReader.open(a, `${NAMESPACES_PATH}?watch=true&resourceVersion=${start}`);
   const missed: TimedEvent[] = [];
@@ -146,6 +146,26 @@ test('a watch resumed on another replica with the last resourceVersion it got re
   } finally {
     onB.close();
   }
+  ctx.missed = missed;
+});
+
+test('a replica started after the changes resumes a watch from a resourceVersion handed out before it started', async (ctx) => {
+  const late = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', 'r4', '--lease-ttl', '3s']);
+  ctx.replicas.push(late);
+  const client = late.client(await ctx.cp.clientCertificate(ALICE));
+  await eventually(() => listOf(client).catch(() => undefined), (list) => (list?.items.length ?? 0) > 0, 'the late replica serves alice', 30_000);
+  const missed = ctx.missed ?? [];
+  const from = missed[0]?.event.object.metadata?.resourceVersion ?? '';
+  const watch = await WatchReader.open(client, `${NAMESPACES_PATH}?watch=true&resourceVersion=${from}`);
+  try {
+    await watch.waitForCount(2, 'the events after the resourceVersion on the late replica', 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(eventSummary(watch.events.filter((e) => e.event.type !== 'BOOKMARK')), eventSummary(missed.slice(1)));
+  } finally {
+    watch.close();
+  }
+  assert.is(await late.metric('tenant_proxy_informer_watches_total'), 0, 'it never watched upstream');
+  assert.is(await late.metric('tenant_proxy_informer_relists_total'), 0, 'nor listed');
 });
 
 test.run();

@@ -1,0 +1,61 @@
+// The last changes of every type, in order, with the time each arrived: what lets a view created late
+// (or on a replica that never served its scope) extend its history back to a client's resourceVersion.
+import type { Change } from '../../streams/informer-hub.ts';
+import { comparePositions, type Position } from '../../streams/position.ts';
+
+/** Changes kept at most, whatever their age (the time bound is --watch-history, applied by the engine). */
+export const RECENT_CHANGES_CAPACITY = 50_000;
+
+export class RecentChanges {
+  readonly #changes: Change[] = [];
+  readonly #arrivedAt: number[] = [];
+  readonly #capacity: number;
+  /** Every change after this position is held. */
+  #completeAfter: Position;
+
+  /** `completeAfter`: where the changes begin (the clock when the first one can arrive). */
+  constructor(completeAfter: Position, capacity = RECENT_CHANGES_CAPACITY) {
+    this.#completeAfter = completeAfter;
+    this.#capacity = capacity;
+  }
+
+  get completeAfter(): Position {
+    return this.#completeAfter;
+  }
+
+  get length(): number {
+    return this.#changes.length;
+  }
+
+  append(change: Change): void {
+    this.#changes.push(change);
+    this.#arrivedAt.push(Date.now());
+    if (this.#changes.length > this.#capacity) this.#dropOldest(this.#changes.length - this.#capacity);
+  }
+
+  expireBefore(cutoffMs: number): void {
+    let drop = 0;
+    while (drop < this.#arrivedAt.length && (this.#arrivedAt[drop] ?? Infinity) < cutoffMs) drop++;
+    if (drop > 0) this.#dropOldest(drop);
+  }
+
+  #dropOldest(count: number): void {
+    const last = this.#changes[count - 1];
+    if (last) this.#completeAfter = last.position;
+    this.#changes.splice(0, count);
+    this.#arrivedAt.splice(0, count);
+  }
+
+  /** The changes after `position`, oldest first; undefined when they are no longer all held. */
+  since(position: Position): readonly Change[] | undefined {
+    if (comparePositions(position, this.#completeAfter) < 0) return undefined;
+    let lo = 0;
+    let hi = this.#changes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (comparePositions((this.#changes[mid] as Change).position, position) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.#changes.slice(lo);
+  }
+}
