@@ -26,6 +26,8 @@ export interface ChangeEntry {
   object: KubeObject;
   /** The type's upstream resourceVersion once this change is applied: where a new leader resumes its watch. */
   resourceVersion: string;
+  /** When the leader recorded it (epoch ms): followers measure their lag by it. */
+  recordedAt?: number;
 }
 
 /** A bookmark moved the type forward; a (re)list completed (synced); the type is not served (absent). */

@@ -2,12 +2,14 @@
 // set) is appended, in the hub's order, to the deployment's change log, fenced by the lease token.
 // Nothing is delivered to views from here: every replica, the leader included, serves what it reads
 // back from the log (log-replica.ts), so the leader never hands out a position the log does not hold.
+import { performance } from 'node:perf_hooks';
 import type { Subscription } from 'rxjs';
 import type { ChangeLog, LogEntry, ProgressState } from './change-log.ts';
 import type { InformerHub } from './informer-hub.ts';
 import type { Leadership } from './leadership.ts';
 import { comparePositions, formatPosition, ZERO, type Position } from './position.ts';
 import type { StreamLog } from './ports.ts';
+import { UNOBSERVED, type ReplicationObserver } from './replication-observer.ts';
 import type { ResourceType } from './resource-type.ts';
 
 /** Entries per append: one round trip carries many (a relist, a burst), without building huge commands. */
@@ -27,6 +29,9 @@ export class LogRecorder {
   readonly #onFailure: (failure: RecorderFailure) => void;
   readonly #subscriptions: Subscription[] = [];
   #pending: LogEntry[] = [];
+  /** When each pending entry was queued (same order as #pending). */
+  #queuedAt: number[] = [];
+  readonly #observer: ReplicationObserver;
   #flushing = false;
   #stopped = false;
   /** The position of the last entry queued: every entry goes strictly after it. */
@@ -34,7 +39,8 @@ export class LogRecorder {
   readonly stats = { appended: 0, batches: 0, retries: 0 };
 
   /** `onFailure`: the log refused the leader's appends (another leader, or it is behind the log). */
-  constructor(hub: InformerHub, log: ChangeLog, leadership: Leadership, streamLog: StreamLog, onFailure: (failure: RecorderFailure) => void) {
+  constructor(hub: InformerHub, log: ChangeLog, leadership: Leadership, streamLog: StreamLog, onFailure: (failure: RecorderFailure) => void, observer: ReplicationObserver = UNOBSERVED) {
+    this.#observer = observer;
     this.#hub = hub;
     this.#log = log;
     this.#leadership = leadership;
@@ -44,7 +50,7 @@ export class LogRecorder {
     this.#subscriptions.push(
       hub.changes$.subscribe((change) => {
         const resourceVersion = hub.reflector(change.resource)?.resourceVersion ?? String(change.position.rv);
-        this.#queue({ kind: 'change', position: change.position, resource: change.resource, type: change.type, object: change.object, resourceVersion });
+        this.#queue({ kind: 'change', position: change.position, resource: change.resource, type: change.type, object: change.object, resourceVersion, recordedAt: Date.now() });
       }),
       hub.progress$.subscribe((progress) => {
         const resourceVersion = hub.reflector(progress.resource)?.resourceVersion ?? '';
@@ -65,6 +71,7 @@ export class LogRecorder {
     if (this.#stopped) return;
     this.#last = entry.position;
     this.#pending.push(entry);
+    this.#queuedAt.push(performance.now());
     if (!this.#flushing) {
       this.#flushing = true;
       // Everything one socket read produced goes in one append.
@@ -83,6 +90,8 @@ export class LogRecorder {
       const result = await this.#log.append(token, batch);
       if (result.ok) {
         this.#pending.splice(0, batch.length);
+        const [queuedAt = performance.now()] = this.#queuedAt.splice(0, batch.length);
+        this.#observer.appended(batch.length, (performance.now() - queuedAt) / 1000);
         this.stats.appended += batch.length;
         this.stats.batches++;
         continue;
@@ -90,6 +99,7 @@ export class LogRecorder {
       if (result.reason === 'unavailable') {
         // Order matters more than latency: the same batch again, until Redis answers or the lease goes.
         this.stats.retries++;
+        this.#observer.logError('append');
         this.#streamLog.warn({ err: result.error.message, pending: this.#pending.length }, 'appending to the change log failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         continue;
@@ -103,6 +113,7 @@ export class LogRecorder {
   #fail(failure: RecorderFailure): void {
     this.#streamLog.warn({ ...failure, dropped: this.#pending.length }, 'the change log refused the leader\'s appends');
     this.#pending = [];
+    this.#queuedAt = [];
     this.stop();
     this.#onFailure(failure);
   }

@@ -10,6 +10,7 @@ import { comparePositions, EventClock, formatPosition, ZERO, type Position } fro
 import type { StreamLog } from './ports.ts';
 import type { ReflectorEvent, ReflectorState } from './reflector.ts';
 import { typeId, type ResourceType } from './resource-type.ts';
+import { UNOBSERVED, type ReplicationObserver } from './replication-observer.ts';
 import type { TypeStore } from './type-store.ts';
 
 export class ReplicaStore implements TypeStore {
@@ -86,8 +87,11 @@ export class LogReplica {
   #position: Position = ZERO;
   #running: Promise<void> | undefined;
 
-  constructor(log: ChangeLog, streamLog: StreamLog) {
+  readonly #observer: ReplicationObserver;
+
+  constructor(log: ChangeLog, streamLog: StreamLog, observer: ReplicationObserver = UNOBSERVED) {
     this.#log = log;
+    this.#observer = observer;
     this.#streamLog = streamLog.child({ component: 'log-replica' });
   }
 
@@ -121,6 +125,7 @@ export class LogReplica {
       if (event.kind === 'entries') {
         for (const entry of event.entries) this.apply(entry);
       } else if (event.kind === 'error') {
+        this.#observer.logError('tail');
         this.#streamLog.warn({ err: event.error.message, position: formatPosition(this.#position) }, 'reading the change log failed; retrying');
       } else {
         // The log no longer reaches back to this replica's position: what it serves from here on could
@@ -154,6 +159,7 @@ export class LogReplica {
       case 'change': {
         const store = this.#ensure(entry.resource);
         const previous = store.applyChange(entry);
+        if (entry.recordedAt !== undefined) this.#observer.applied(Math.max(0, Date.now() - entry.recordedAt) / 1000);
         this.clock.adopt(entry.position);
         this.#changes.next({ type: entry.type, resource: entry.resource, object: entry.object, previous, position: entry.position });
       }

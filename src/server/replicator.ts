@@ -10,6 +10,7 @@ import { LogRecorder, type RecorderFailure } from '../../streams/log-recorder.ts
 import type { LogReplica } from '../../streams/log-replica.ts';
 import { comparePositions, formatPosition } from '../../streams/position.ts';
 import type { Logger } from '../basics/log.ts';
+import type { ReplicaObserver } from './replication-metrics.ts';
 
 /** How long a new leader waits for its replica to have read the log up to the top before it records. */
 const CATCH_UP_MS = 10_000;
@@ -32,9 +33,10 @@ export class Replicator {
   /** Bumped on every role change: a leader setup that awaited across one gives up. */
   #generation = 0;
   #unsubscribe: (() => void) | undefined;
-  readonly stats = { roleChanges: 0 };
+  readonly #observer: ReplicaObserver | undefined;
 
-  constructor(hub: InformerHub, replica: LogReplica, log: ChangeLog, lease: LeaseControl, logger: Logger) {
+  constructor(hub: InformerHub, replica: LogReplica, log: ChangeLog, lease: LeaseControl, logger: Logger, observer?: ReplicaObserver) {
+    this.#observer = observer;
     this.#hub = hub;
     this.#replica = replica;
     this.#log = log;
@@ -54,7 +56,6 @@ export class Replicator {
 
   async #onRole(role: Role): Promise<void> {
     const generation = ++this.#generation;
-    this.stats.roleChanges++;
     if (role.role !== 'leader') {
       this.#stopLeading(`follower: ${role.reason}`);
       return;
@@ -83,8 +84,9 @@ export class Replicator {
       reflector.seed(store.list(), store.resourceVersion);
       seeded++;
     }
-    this.#recorder = new LogRecorder(this.#hub, this.#log, this.#lease, this.#logger, (failure) => this.#onRecorderFailure(failure));
+    this.#recorder = new LogRecorder(this.#hub, this.#log, this.#lease, this.#logger, (failure) => this.#onRecorderFailure(failure), this.#observer);
     this.#role = 'leader';
+    this.#observer?.roleChanged('leader');
     this.#hub.setRunning(true);
     this.#logger.info({ from: formatPosition(from), seeded }, 'leading: running the upstream informers, recording into the change log');
   }
@@ -102,6 +104,7 @@ export class Replicator {
     const wasLeader = this.#role === 'leader';
     this.#role = 'follower';
     this.#hub.setRunning(false);
+    if (wasLeader) this.#observer?.roleChanged('follower');
     if (wasLeader) this.#logger.warn({ reason }, 'no longer leading: upstream informers stopped');
     else this.#logger.info({ reason }, 'following the change log');
   }

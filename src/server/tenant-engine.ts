@@ -8,6 +8,7 @@ import { LogReplica } from '../../streams/log-replica.ts';
 import type { EventClock } from '../../streams/position.ts';
 import type { Reflector } from '../../streams/reflector.ts';
 import type { TypeStore } from '../../streams/type-store.ts';
+import { replicationMetrics } from './replication-metrics.ts';
 import { Replicator, type LeaseControl } from './replicator.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../../streams/resource-type.ts';
@@ -76,9 +77,10 @@ export class TenantEngine {
     this.hub = new InformerHub(upstream, log, { running: replication === undefined });
     const hub = this.hub;
     if (replication) {
-      const replica = new LogReplica(replication.log, log);
+      const observer = registry ? replicationMetrics(registry) : undefined;
+      const replica = new LogReplica(replication.log, log, observer);
       this.replica = replica;
-      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log);
+      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log, observer);
       this.#source = { clock: replica.clock, changes$: replica.changes$, store: (type) => replica.store(type) };
     } else {
       this.#source = { clock: hub.clock, changes$: hub.changes$, store: (type) => hub.reflector(type) };

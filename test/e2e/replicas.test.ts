@@ -91,6 +91,9 @@ test('one replica leads; only it watches the apiserver: one namespace watch for 
     else assert.is(watches, 0, `follower r${i + 1} sent no upstream watch`);
   }
   assert.is(await namespaceWatchers(ctx.cp), ctx.namespaceWatchersBefore + 1, 'the apiserver registered one more namespace watcher, not three');
+  const leaderReplica = ctx.replicas[leader] as RunningProxy;
+  assert.ok((await leaderReplica.metric('tenant_proxy_log_appended_entries_total')) > 0, 'the leader appends to the log');
+  for (const r of ctx.replicas) assert.ok((await r.metric('tenant_proxy_log_tail_lag_seconds_count')) > 0, 'every replica applies what the leader recorded');
 });
 
 test('every replica answers a list with the same items and the same resourceVersion', async (ctx) => {
