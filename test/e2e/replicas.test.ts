@@ -4,6 +4,7 @@
 // on another replica with the last resourceVersion it got receiving exactly the events it missed — also
 // on a replica that never served that tenant, or started after those events.
 import * as assert from 'uvu/assert';
+import { CoreV1Api, KubeConfig, ListWatch, Watch, type V1Namespace } from '@kubernetes/client-node';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { startProxy, type RunningProxy } from '../support/proxy.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
+import { switchRelay } from '../support/switch-relay.ts';
 import { WatchReader, type TimedEvent } from '../support/watch-reader.ts';
 
 interface Context {
@@ -79,7 +81,7 @@ test.before(async (ctx) => {
 test.after(async (ctx) => {
   for (const r of ctx.replicas ?? []) await r.stop();
   if (ctx.tenant) await deleteTenant(ctx.cp.admin, TENANT);
-  for (let n = 0; n < 4; n++) await remove(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(n) } }).catch(() => undefined);
+  for (let n = 0; n < 5; n++) await remove(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(n) } }).catch(() => undefined);
   await ctx.redis?.stop();
 });
 
@@ -169,6 +171,48 @@ test('a replica started after the changes resumes a watch from a resourceVersion
   }
   assert.is(await late.metric('tenant_proxy_informer_watches_total'), 0, 'it never watched upstream');
   assert.is(await late.metric('tenant_proxy_informer_relists_total'), 0, 'nor listed');
+});
+
+test('a client-node informer moved between replicas converges without a relist', async (ctx) => {
+  // Two replicas behind one address with one serving certificate, as behind a TCP load balancer.
+  const certDir = mkdtempSync(path.join(tmpdir(), 'replicas-cert-'));
+  const first = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', 'r5', '--cert-dir', certDir]);
+  const second = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', 'r6', '--cert-dir', certDir]);
+  ctx.replicas.push(second);
+  const relay = await switchRelay(first.port);
+  const credentials = await ctx.cp.clientCertificate(ALICE);
+  const file = ctx.cp.writeKubeconfig(path.join(mkdtempSync(path.join(tmpdir(), 'replicas-informer-')), 'alice'), { ...credentials, caPem: first.caPem }, ALICE, `https://127.0.0.1:${relay.port}`, first.caPem);
+  const kc = new KubeConfig();
+  kc.loadFromFile(file);
+  const core = kc.makeApiClient(CoreV1Api);
+  const unrefDelay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+  const informer = new ListWatch<V1Namespace>(NAMESPACES_PATH, new Watch(kc), () => core.listNamespace(), false, undefined, undefined, { delayFn: unrefDelay });
+  const errors: unknown[] = [];
+  let stopped = false;
+  informer.on('error', (err: unknown) => {
+    if (!stopped) errors.push(err);
+  });
+  const names = () => informer.list().map((n) => n.metadata?.name ?? '').sort().join();
+  const listsOn = (replica: RunningProxy) => replica.metric('tenant_proxy_requests_total', { verb: 'list' });
+  try {
+    await informer.start();
+    const expected = (await listOf(ctx.alice[0] as KubeHttp)).items.map((i) => i.metadata.name).sort().join();
+    await eventually(async () => names(), (n) => n === expected, 'the informer holds alice\'s namespaces', 30_000);
+    const listsBefore = (await listsOn(first)) + (await listsOn(second));
+    // The replica the informer uses goes away (its watches end cleanly); the informer's next connection
+    // lands on the other one, with the last resourceVersion it saw.
+    relay.switchTo(second.port);
+    const listsOnFirst = await listsOn(first);
+    await first.stop();
+    await apply(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(4), labels: { 'capsule.clastix.io/tenant': TENANT } } });
+    await eventually(async () => names(), (n) => n.split(',').includes(ns(4)), 'the informer sees a namespace created after the move', 60_000);
+    assert.is(listsOnFirst + (await listsOn(second)), listsBefore, 'no relist: the watch resumed on the other replica');
+    assert.equal(errors, []);
+  } finally {
+    stopped = true;
+    informer.stop();
+    await relay.close();
+  }
 });
 
 test.run();
