@@ -107,6 +107,14 @@ test('every replica answers a list with the same items and the same resourceVers
     30_000,
   );
   assert.equal(lists[0]?.items.map((i) => i.metadata.name), [ns(0), ns(1)]);
+  // A page's continue token is the replica's own: another one answers as the apiserver does for an
+  // expired token (the client lists again), never with a wrong page.
+  const [a, b] = ctx.alice as [KubeHttp, KubeHttp];
+  const page = await a.json<NamespaceList & { metadata: { continue?: string } }>('GET', `${NAMESPACES_PATH}?limit=1`);
+  assert.ok(page.metadata.continue, 'a first page with a continue token');
+  const elsewhere = await b.request('GET', `${NAMESPACES_PATH}?limit=1&continue=${encodeURIComponent(page.metadata.continue ?? '')}`);
+  assert.is(elsewhere.status, 410);
+  assert.is((JSON.parse(elsewhere.body) as { reason?: string }).reason, 'Expired');
 });
 
 test('kubectl get ns -w through a follower sees a namespace created upstream', async (ctx) => {
