@@ -2,13 +2,13 @@
 // loopback; ready once it answers PING; stopped by its pid (also when the test process exits early).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.ts';
 import { stopProcess } from './stop-process.ts';
+import { tcpRelay } from './tcp-relay.ts';
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -78,45 +78,20 @@ export interface FreezableRelay {
 export async function freezableRelay(targetPort: number): Promise<FreezableRelay> {
   let frozen = false;
   const held: (() => void)[] = [];
-  const sockets = new Set<net.Socket>();
-  const forward = (from: net.Socket, to: net.Socket) =>
-    from.on('data', (data: Buffer) => {
-      if (frozen) held.push(() => to.write(data));
-      else to.write(data);
-    });
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    forward(client, upstream);
-    forward(upstream, client);
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (typeof address === 'object' && address) resolve(address.port);
-      else reject(new Error('relay has no port'));
-    });
-  });
+  const relay = await tcpRelay(
+    () => targetPort,
+    (from, to) =>
+      void from.on('data', (data: Buffer) => {
+        if (frozen) held.push(() => to.write(data));
+        else to.write(data);
+      }),
+  );
   return {
-    port,
+    ...relay,
     freeze: () => void (frozen = true),
     thaw: () => {
       frozen = false;
       for (const write of held.splice(0)) write();
     },
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
   };
 }
