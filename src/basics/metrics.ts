@@ -44,6 +44,12 @@ export class ProxyMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly sharedCache = new Counter({
+    name: 'tenant_proxy_shared_cache_total',
+    help: 'Lookups of the auth results shared through Redis (--redis), by cache (token, access) and result (hit, miss, invalid, error, timeout; write-error for a failed store). Anything but a hit is reviewed upstream',
+    labelNames: ['cache', 'result'] as const,
+    registers: [this.registry],
+  });
   readonly openUpgrades = new Gauge({
     name: 'tenant_proxy_upgraded_connections',
     help: 'Upgraded connections (exec, attach, port-forward, websockets) being relayed',

@@ -5,12 +5,16 @@
 // TokenReview results are cached by the token's hash, positive and negative alike, bounded in size and
 // never past a JWT's own expiry; concurrent requests with one token share one review. An empty or
 // malformed credential is rejected, never treated as anonymous. Upstream failures are not cached.
+// With a shared store (--redis) a local miss asks the replicas' shared cache before reviewing, and a
+// review's outcome (never the token) is shared for the same TTL: a client moving between replicas
+// costs no further review.
 import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Identity } from '../basics/identity.ts';
 import type { ProxyMetrics } from '../basics/metrics.ts';
 import { StatusError, unauthorized } from '../basics/status.ts';
+import { field, isStringArray, SharedLevel, type SharedCacheContext } from '../basics/shared-cache.ts';
 import { TtlCache } from '../basics/ttl-cache.ts';
 import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
 
@@ -24,6 +28,8 @@ export interface AuthenticatorOptions {
   tokenCacheSize: number;
   /** The client CA bundle in force now (it is reloaded when its file changes). */
   clientCa?: () => ClientCa;
+  /** The replicas' shared cache of review outcomes (--redis). */
+  shared?: SharedCacheContext;
   now?: () => number;
 }
 
@@ -44,12 +50,14 @@ interface TokenReviewStatus {
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
   readonly #cache: TtlCache<Review>;
+  readonly #shared: SharedLevel<Review> | undefined;
   readonly #now: () => number;
 
   constructor(options: AuthenticatorOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#cache = new TtlCache(options.tokenCacheSize, this.#now);
+    this.#shared = options.shared && new SharedLevel(options.shared, 'token', { encode: encodeReview, decode: decodeReview });
   }
 
   async authenticate(req: IncomingMessage): Promise<Identity> {
@@ -57,7 +65,8 @@ export class Authenticator {
     if (fromCertificate) return fromCertificate;
     const token = bearerToken(req);
     if (token === undefined) throw unauthorized();
-    const review = await this.#cache.getOrCompute(createHash('sha256').update(token).digest('hex'), () => this.#review(token));
+    const key = createHash('sha256').update(token).digest('hex');
+    const review = await this.#cache.getOrCompute(key, () => (this.#shared ? this.#shared.through(key, () => this.#review(token)) : this.#review(token)));
     if (!review.ok) throw unauthorized();
     return review.identity;
   }
@@ -118,6 +127,22 @@ export class Authenticator {
     }
     return peer.identity;
   }
+}
+
+/** What a shared entry holds: the outcome only (the rejection's reason stays with the replica that reviewed). */
+function encodeReview(review: Review): string {
+  if (!review.ok) return JSON.stringify({ authenticated: false });
+  const { user, uid, groups, extra } = review.identity;
+  return JSON.stringify({ authenticated: true, user, uid, groups, extra });
+}
+
+function decodeReview(json: unknown): Review | undefined {
+  const authenticated = field(json, 'authenticated');
+  if (authenticated === false) return { ok: false, reason: 'rejected by a review on another replica' };
+  const [user, uid, groups, extra] = ['user', 'uid', 'groups', 'extra'].map((name) => field(json, name));
+  if (authenticated !== true || typeof user !== 'string' || !user || (uid !== undefined && typeof uid !== 'string') || !isStringArray(groups)) return undefined;
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra) || !Object.values(extra).every(isStringArray)) return undefined;
+  return { ok: true, identity: { user, uid: uid || undefined, groups, extra: extra as Record<string, string[]> } };
 }
 
 interface Peer {

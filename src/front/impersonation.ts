@@ -1,11 +1,14 @@
 // Identity on the upstream hop. Every forwarded request carries Impersonate-* headers built from the
 // authenticated identity. Impersonate-* headers sent by a client are honoured only when the caller may
 // impersonate what it asks for (a SubjectAccessReview on verb `impersonate`, as the apiserver does,
-// cached); otherwise the request is refused with the apiserver's 403.
+// cached, and shared by the replicas under --redis); otherwise the request is refused with the
+// apiserver's 403.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { effectiveGroups, parseServiceAccount, type Identity } from '../basics/identity.ts';
 import type { ProxyMetrics } from '../basics/metrics.ts';
 import { StatusError, badRequest } from '../basics/status.ts';
+import { field, SharedLevel, type SharedCacheContext } from '../basics/shared-cache.ts';
 import { TtlCache } from '../basics/ttl-cache.ts';
 import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
 
@@ -41,23 +44,31 @@ export interface ResourceAttributes {
   subresource?: string;
 }
 
-/** Asks the apiserver whether `identity` may do something (SubjectAccessReview), with a TTL cache. */
+/**
+ * Asks the apiserver whether `identity` may do something (SubjectAccessReview), with a TTL cache; with a
+ * shared store (--redis), a local miss asks the replicas' shared cache (keyed by the question's SHA-256)
+ * before reviewing.
+ */
 export class AccessReviewer {
   readonly #upstream: Upstream;
   readonly #metrics: ProxyMetrics;
   readonly #ttlMs: number;
   readonly #cache: TtlCache<boolean>;
+  readonly #shared: SharedLevel<boolean> | undefined;
 
-  constructor(upstream: Upstream, metrics: ProxyMetrics, ttlMs: number) {
+  constructor(upstream: Upstream, metrics: ProxyMetrics, ttlMs: number, shared?: SharedCacheContext) {
     this.#upstream = upstream;
     this.#metrics = metrics;
     this.#ttlMs = ttlMs;
     this.#cache = new TtlCache(ACCESS_REVIEW_CACHE_SIZE);
+    this.#shared = shared && new SharedLevel(shared, 'access', { encode: (allowed) => JSON.stringify({ allowed }), decode: decodeAllowed });
   }
 
   allowed(identity: Identity, attributes: ResourceAttributes): Promise<boolean> {
     const key = JSON.stringify([identity.user, identity.uid ?? '', identity.groups, identity.extra, attributes]);
-    return this.#cache.getOrCompute(key, async () => ({ value: await this.#review(identity, attributes), ttlMs: this.#ttlMs }));
+    const review = async () => ({ value: await this.#review(identity, attributes), ttlMs: this.#ttlMs });
+    const shared = this.#shared;
+    return this.#cache.getOrCompute(key, shared ? () => shared.through(createHash('sha256').update(key).digest('hex'), review) : review);
   }
 
   async #review(identity: Identity, attributes: ResourceAttributes): Promise<boolean> {
@@ -80,6 +91,11 @@ export class AccessReviewer {
     this.#metrics.accessReviews.inc({ result: allowed ? 'allowed' : 'denied' });
     return allowed;
   }
+}
+
+function decodeAllowed(json: unknown): boolean | undefined {
+  const allowed = field(json, 'allowed');
+  return typeof allowed === 'boolean' ? allowed : undefined;
 }
 
 interface RequestedImpersonation {

@@ -24,7 +24,8 @@ import type { Upstream } from '../basics/upstream.ts';
 import { UpstreamProbe } from './upstream-probe.ts';
 import { TenantEngine } from './tenant-engine.ts';
 import type { Redis } from 'ioredis';
-import { connectRedis, replicationThrough } from './redis-connection.ts';
+import { connectRedis, replicationThrough, sharedCacheThrough } from './redis-connection.ts';
+import type { SharedCacheContext } from '../basics/shared-cache.ts';
 import { statusBody } from '../serve/served-errors.ts';
 
 const LOCAL_HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
@@ -54,6 +55,7 @@ export class TenantProxy {
   readonly #shutdown = new AbortController();
   readonly #upgrades = new Set<Duplex>();
   readonly #redis: Redis | undefined;
+  readonly #sharedCacheRedis: Redis | undefined;
   #inFlight = 0;
   /** Told when the last in-flight request ends (shutdown waits for it). */
   #drained: (() => void) | undefined;
@@ -66,6 +68,9 @@ export class TenantProxy {
     this.probe = new UpstreamProbe(this.upstream, this.log, this.metrics);
     this.#redis = config.redis ? connectRedis(config, this.log) : undefined;
     const replication = this.#redis ? replicationThrough(this.#redis, config, this.log) : undefined;
+    const sharedCache = this.#redis ? sharedCacheThrough(this.#redis, config, this.log) : undefined;
+    this.#sharedCacheRedis = sharedCache?.connection;
+    const shared: SharedCacheContext | undefined = sharedCache && { store: sharedCache.store, metrics: this.metrics, log: this.log };
     this.engine = new TenantEngine(this.upstream, this.log, { ignoredGroups: config.ignoredUserGroups, watchHistoryMs: config.watchHistoryMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs, replication }, this.metrics.registry);
     this.#authenticator = new Authenticator({
       upstream: this.upstream,
@@ -74,10 +79,11 @@ export class TenantProxy {
       tokenNegativeCacheTtlMs: config.tokenNegativeCacheTtlMs,
       tokenCacheSize: config.tokenCacheSize,
       clientCa: () => tls.clientCa,
+      shared,
     });
     // Every in-flight forward listens for shutdown: thousands at once are expected, not a leak.
     setMaxListeners(0, this.#shutdown.signal);
-    this.#reviewer = new AccessReviewer(this.upstream, this.metrics, config.accessReviewCacheTtlMs);
+    this.#reviewer = new AccessReviewer(this.upstream, this.metrics, config.accessReviewCacheTtlMs, shared);
     this.#tls = tls;
     this.#server = https.createServer({
       ...tls.context,
@@ -267,6 +273,7 @@ export class TenantProxy {
     }
     await this.engine.stop();
     await this.#redis?.quit().catch((err: Error) => this.log.warn({ err: err.message }, 'closing the Redis connection failed'));
+    await this.#sharedCacheRedis?.quit().catch((err: Error) => this.log.warn({ err: err.message }, 'closing the shared-cache Redis connection failed'));
     this.upstream.close();
     this.log.info('stopped');
   }

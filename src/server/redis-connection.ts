@@ -1,11 +1,14 @@
 // The Redis side of --redis: one connection (the change log's tail opens its own blocking one), the
-// deployment's change log and the lease, named after this replica.
+// deployment's change log and the lease, named after this replica; and the shared auth caches on a
+// connection of their own, so a request's lookup never queues behind a snapshot page.
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { RedisChangeLog } from '../../redis/change-log.ts';
 import { RedisLease } from '../../redis/lease.ts';
+import { RedisSharedValues } from '../../redis/shared-values.ts';
 import type { ChangeLog } from '../../streams/change-log.ts';
 import type { Logger } from '../basics/log.ts';
+import type { SharedStore } from '../basics/shared-cache.ts';
 import type { Config } from './config.ts';
 import type { LeaseControl } from './replicator.ts';
 
@@ -37,4 +40,23 @@ export function replicationThrough(redis: Redis, config: Config, log: Logger): {
     log: new RedisChangeLog(redis, { keyPrefix: config.redisKeyPrefix }),
     lease: new RedisLease(redis, { replicaId: replicaIdOf(config), ttlMs: config.leaseTtlMs, keyPrefix: config.redisKeyPrefix, log }),
   };
+}
+
+/** A command on the shared-cache connection is dropped after this long (requests stopped waiting long before). */
+const SHARED_CACHE_COMMAND_TIMEOUT_MS = 1_000;
+
+/**
+ * The store of the shared auth caches, on its own connection: commands fail at once while it is
+ * disconnected (no offline queue), and a stalled one is dropped after a second, so lookups never pile up.
+ */
+export function sharedCacheThrough(redis: Redis, config: Config, log: Logger): { store: SharedStore; connection: Redis } {
+  const connection = redis.duplicate({
+    connectionName: `tenant-proxy-${replicaIdOf(config)}-auth`,
+    enableOfflineQueue: false,
+    commandTimeout: SHARED_CACHE_COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+  });
+  // Its failures are counted per lookup (tenant_proxy_shared_cache_total) and warned about by the cache.
+  connection.on('error', (err: Error) => log.debug({ err: err.message }, 'shared-cache Redis connection error'));
+  return { store: new RedisSharedValues(connection, { keyPrefix: config.redisKeyPrefix }), connection };
 }
