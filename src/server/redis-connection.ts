@@ -1,6 +1,7 @@
 // The Redis side of --redis: one connection (the change log's tail opens its own blocking one), the
 // deployment's change log and the lease, named after this replica; and the shared auth caches on a
 // connection of their own, so a request's lookup never queues behind a snapshot page.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { RedisChangeLog } from '../../redis/change-log.ts';
@@ -8,6 +9,7 @@ import { RedisLease } from '../../redis/lease.ts';
 import { RedisSharedValues } from '../../redis/shared-values.ts';
 import type { ChangeLog } from '../../streams/change-log.ts';
 import type { Logger } from '../basics/log.ts';
+import { MIN_SHARED_KEY_BYTES, SignedStore } from '../basics/signed-store.ts';
 import type { SharedStore } from '../basics/shared-cache.ts';
 import type { Config } from './config.ts';
 import type { LeaseControl } from './replicator.ts';
@@ -49,7 +51,14 @@ const SHARED_CACHE_COMMAND_TIMEOUT_MS = 1_000;
  * The store of the shared auth caches, on its own connection: commands fail at once while it is
  * disconnected (no offline queue), and a stalled one is dropped after a second, so lookups never pile up.
  */
-export function sharedCacheThrough(redis: Redis, config: Config, log: Logger): { store: SharedStore; connection: Redis } {
+/** The shared auth key, as the file holds it (surrounding whitespace dropped). */
+export function readSharedAuthKey(file: string): Buffer {
+  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8');
+  if (key.length < MIN_SHARED_KEY_BYTES) throw new Error(`--shared-auth-key-file ${file}: ${key.length} bytes; at least ${MIN_SHARED_KEY_BYTES} are needed`);
+  return key;
+}
+
+export function sharedCacheThrough(redis: Redis, config: Config, key: Buffer, log: Logger): { store: SharedStore; connection: Redis } {
   const connection = redis.duplicate({
     connectionName: `tenant-proxy-${replicaIdOf(config)}-auth`,
     enableOfflineQueue: false,
@@ -58,5 +67,5 @@ export function sharedCacheThrough(redis: Redis, config: Config, log: Logger): {
   });
   // Its failures are counted per lookup (tenant_proxy_shared_cache_total) and warned about by the cache.
   connection.on('error', (err: Error) => log.debug({ err: err.message }, 'shared-cache Redis connection error'));
-  return { store: new RedisSharedValues(connection, { keyPrefix: config.redisKeyPrefix }), connection };
+  return { store: new SignedStore(new RedisSharedValues(connection, { keyPrefix: config.redisKeyPrefix }), key), connection };
 }

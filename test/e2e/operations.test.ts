@@ -403,7 +403,7 @@ test('without --tls-cert-file: a generated certificate, verified by the CA file 
 
 // ── command line ──
 
-const FLAGS = ['listen', 'tls-cert-file', 'tls-key-file', 'cert-dir', 'client-ca-file', 'kubeconfig', 'context', 'ignored-user-groups', 'token-cache-ttl', 'token-negative-cache-ttl', 'token-cache-size', 'access-review-cache-ttl', 'upstream-timeout', 'watch-history', 'shutdown-grace-period', 'tls-handshake-timeout', 'request-header-timeout', 'client-idle-timeout', 'max-connections', 'max-connections-per-address', 'metrics-listen', 'log-level', 'redis', 'redis-key-prefix', 'lease-ttl', 'replica-id'];
+const FLAGS = ['listen', 'tls-cert-file', 'tls-key-file', 'cert-dir', 'client-ca-file', 'kubeconfig', 'context', 'ignored-user-groups', 'token-cache-ttl', 'token-negative-cache-ttl', 'token-cache-size', 'access-review-cache-ttl', 'upstream-timeout', 'watch-history', 'shutdown-grace-period', 'tls-handshake-timeout', 'request-header-timeout', 'client-idle-timeout', 'max-connections', 'max-connections-per-address', 'metrics-listen', 'log-level', 'redis', 'redis-key-prefix', 'lease-ttl', 'replica-id', 'shared-auth-key-file'];
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

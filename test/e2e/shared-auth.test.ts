@@ -1,7 +1,12 @@
 // Auth results shared by two replicas through one real redis-server, on the real control plane: a bearer
 // token reviewed on one replica is not reviewed on the other, a rejected one neither; an impersonation
-// allowed on one is not asked again on the other; and with Redis frozen (a relay that stops passing
+// allowed on one is not asked again on the other; an entry forged in Redis (not signed with the replicas'
+// key) is refused; and with Redis frozen (a relay that stops passing
 // bytes) requests still succeed, each replica reviewing on its own within the bounded wait.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as assert from 'uvu/assert';
 import type { ControlPlane } from '../support/control-plane.ts';
@@ -25,7 +30,9 @@ test.before(async (ctx) => {
   ctx.redis = await startRedis();
   ctx.relay = await freezableRelay(ctx.redis.port);
   ctx.replicas = [];
-  for (const id of ['r1', 'r2']) ctx.replicas.push(await startProxy(ctx.cp, ['--redis', `redis://127.0.0.1:${ctx.relay.port}`, '--replica-id', id, '--lease-ttl', '3s', '--token-cache-ttl', '5m']));
+  const keyFile = path.join(mkdtempSync(path.join(tmpdir(), 'shared-auth-')), 'key');
+  writeFileSync(keyFile, randomBytes(48).toString('base64'), { mode: 0o600 });
+  for (const id of ['r1', 'r2']) ctx.replicas.push(await startProxy(ctx.cp, ['--redis', `redis://127.0.0.1:${ctx.relay.port}`, '--replica-id', id, '--lease-ttl', '3s', '--token-cache-ttl', '5m', '--shared-auth-key-file', keyFile]));
 });
 
 test.after(async (ctx) => {
@@ -61,6 +68,18 @@ test('a rejected token is rejected on replica 2 without a review', async (ctx) =
   const credentials = { caPem: ctx.cp.caPem, token: `nope-${suffix}` };
   for (const i of [0, 1]) assert.is((await replica(ctx, i).client(credentials).request('GET', '/version')).status, 401, `replica ${i + 1}`);
   assert.is((await total(ctx, 'tenant_proxy_token_reviews_total', { result: 'rejected' })) - before, 1, 'one TokenReview (rejected) for both replicas');
+});
+
+test('an entry written into Redis by someone without the replicas\' key is refused: the token is reviewed', async (ctx) => {
+  const token = `forged-${suffix}`;
+  const key = `{tenant-proxy}:shared:token:${createHash('sha256').update(token).digest('hex')}`;
+  const forged = JSON.stringify({ authenticated: true, user: 'mallory', groups: ['system:masters'], extra: {} });
+  const redis = ctx.redis.client('forger');
+  await redis.set(key, forged, 'PX', 60_000);
+  const errorsBefore = await total(ctx, 'tenant_proxy_shared_cache_total', { cache: 'token', result: 'error' });
+  const answer = await replica(ctx, 0).client({ caPem: ctx.cp.caPem, token }).request('GET', '/api/v1/namespaces');
+  assert.is(answer.status, 401, 'the forged identity was not used');
+  assert.is((await total(ctx, 'tenant_proxy_shared_cache_total', { cache: 'token', result: 'error' })) - errorsBefore, 1, 'the forged entry counted');
 });
 
 test('an impersonation allowed on replica 1 is not reviewed again on replica 2', async (ctx) => {
