@@ -3,6 +3,7 @@
 import { InformerHub } from '../../streams/informer-hub.ts';
 import type { Observable } from 'rxjs';
 import type { ChangeLog } from '../../streams/change-log.ts';
+import type { SnapshotStore } from '../../streams/snapshot-store.ts';
 import type { Change } from '../../streams/informer-hub.ts';
 import { LogReplica } from '../../streams/log-replica.ts';
 import type { EventClock } from '../../streams/position.ts';
@@ -39,7 +40,7 @@ export interface EngineOptions {
   /** See TenantApiDependencies. */
   clientIdleTimeoutMs: number;
   /** Replicas through a shared change log (--redis); without it the process is its own leader. */
-  replication?: { log: ChangeLog; lease: LeaseControl };
+  replication?: { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore };
 }
 
 /** Where the views, the readiness gate and the writes read the cluster's state from. */
@@ -76,9 +77,9 @@ export class TenantEngine {
     this.hub = new InformerHub(upstream, log, { running: replication === undefined });
     const hub = this.hub;
     if (replication) {
-      const replica = new LogReplica(replication.log, log);
+      const replica = new LogReplica(replication.log, log, replication.snapshots);
       this.replica = replica;
-      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log);
+      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log, { snapshots: replication.snapshots, watchHistoryMs });
       this.#source = { clock: replica.clock, changes$: replica.changes$, store: (type) => replica.store(type) };
     } else {
       this.#source = { clock: hub.clock, changes$: hub.changes$, store: (type) => hub.reflector(type) };
@@ -119,7 +120,10 @@ export class TenantEngine {
     // stays bounded whatever the number of views (each view's ring alone would reach 1,000 events).
     this.#historyTrimmer = setInterval(() => this.projections.expireHistory(Date.now() - watchHistoryMs), Math.min(5_000, Math.max(250, watchHistoryMs / 4)));
     this.#historyTrimmer.unref();
-    if (registry) this.#registerMetrics(registry);
+    if (registry) {
+      this.#registerMetrics(registry);
+      if (replication) this.#registerSnapshotMetrics(registry, replication.snapshots);
+    }
   }
 
   /** Gauges read from the multiplexer at scrape time. */
@@ -168,6 +172,54 @@ export class TenantEngine {
     perInformer('tenant_proxy_informer_relists_total', 'Upstream lists of the resource (start and after 410)', (r) => r.stats.relists);
     perInformer('tenant_proxy_informer_watches_total', 'Upstream watch requests of the resource', (r) => r.stats.watches);
     perInformer('tenant_proxy_informer_failures_total', 'Failed upstream list/watch attempts of the resource', (r) => r.stats.failures);
+  }
+
+  /** Snapshot and log-length gauges: the newest snapshot's as Redis holds it (every replica says the same), the rest this replica's. */
+  #registerSnapshotMetrics(registry: Registry, snapshots: SnapshotStore): void {
+    const registers = [registry];
+    const { replica, replicator } = this;
+    if (!replica || !replicator) return;
+    const newest = async () => {
+      const kept = await snapshots.kept();
+      return kept.ok ? kept.snapshots[0] : undefined;
+    };
+    new Gauge({
+      name: 'tenant_proxy_snapshot_age_seconds',
+      help: 'Seconds since the newest snapshot (what a starting replica loads) was written; absent when none is kept or Redis does not answer',
+      registers,
+      async collect() {
+        this.reset();
+        const summary = await newest();
+        if (summary) this.set((Date.now() - summary.takenAt) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'tenant_proxy_snapshot_bytes',
+      help: 'Size of the newest snapshot in Redis (its pages, in bytes)',
+      registers,
+      async collect() {
+        this.reset();
+        const summary = await newest();
+        if (summary) this.set(summary.bytes);
+      },
+    });
+    const writer = replicator.snapshotWriter;
+    const trimmer = replicator.logTrimmer;
+    new Gauge({ name: 'tenant_proxy_snapshot_write_seconds', help: 'How long the last snapshot this replica wrote (as leader) took: taking it from the replica plus writing it to Redis', registers, collect() { this.reset(); if (writer?.last) this.set((writer.last.takeMs + writer.last.writeMs) / 1000); } });
+    new Gauge({ name: 'tenant_proxy_snapshot_writes_total', help: 'Snapshots this replica wrote as leader', registers, collect() { this.set(writer?.stats.written ?? 0); } });
+    new Gauge({ name: 'tenant_proxy_snapshot_write_failures_total', help: 'Snapshot writes that failed (Redis, lease lost, pages expired)', registers, collect() { this.set(writer?.stats.failed ?? 0); } });
+    new Gauge({ name: 'tenant_proxy_snapshot_loads_total', help: 'Snapshots this replica loaded: at start, and again when the log was trimmed past its position', registers, collect() { this.set(replica.stats.loads); } });
+    new Gauge({ name: 'tenant_proxy_change_log_gaps_total', help: 'Times the change log was trimmed past this replica\'s position before it read it (it then loads the newest snapshot)', registers, collect() { this.set(replica.stats.gaps); } });
+    new Gauge({ name: 'tenant_proxy_change_log_trims_total', help: 'Trims of the change log by this replica (as leader) that dropped entries', registers, collect() { this.set(trimmer?.stats.trims ?? 0); } });
+    new Gauge({
+      name: 'tenant_proxy_change_log_entries_since_snapshot',
+      help: 'Log entries after the newest snapshot, as the leader counts them: what a replica starting now replays after loading it (absent on followers)',
+      registers,
+      collect() {
+        this.reset();
+        if (replicator.role === 'leader' && writer?.last) this.set(replica.stats.applied - writer.appliedAtLastSnapshot);
+      },
+    });
   }
 
   /** Starts one upstream list+watch per type the proxy needs. */
