@@ -3,7 +3,7 @@
 // replica's position: taken synchronously, and stores change only on the event loop) to the store.
 import type { LogReplica } from './log-replica.ts';
 import type { Leadership } from './leadership.ts';
-import { comparePositions, formatPosition, type Position } from './position.ts';
+import { comparePositions, formatPosition, ZERO, type Position } from './position.ts';
 import type { StreamLog } from './ports.ts';
 import type { SnapshotStore, SnapshotSummary } from './snapshot-store.ts';
 
@@ -59,11 +59,12 @@ export class SnapshotWriter {
     if (due) await this.write();
   }
 
-  /** Writes a snapshot unless one is being written or the replica has not moved since the last one. */
+  /** Writes a snapshot unless one is being written or the replica has not moved since the last one (or at all). */
   async write(): Promise<SnapshotSummary | undefined> {
     const token = this.#leadership.token();
     const position = this.#replica.position;
-    if (this.#writing || !token || (this.#lastPosition && comparePositions(position, this.#lastPosition) === 0)) return undefined;
+    // Nothing read yet, or nothing new: a replica starts as well from the log, or from the last snapshot.
+    if (this.#writing || !token || comparePositions(position, ZERO) === 0 || (this.#lastPosition && comparePositions(position, this.#lastPosition) === 0)) return undefined;
     this.#writing = true;
     try {
       const started = performance.now();
