@@ -12,6 +12,7 @@ import { MemoryChangeLog } from '../../streams/memory-change-log.ts';
 import { MemorySnapshotStore } from '../../streams/memory-snapshot-store.ts';
 import { formatPosition, type Position } from '../../streams/position.ts';
 import { NAMESPACES, NODES, TENANTS } from '../../streams/resource-type.ts';
+import { findStart } from '../../streams/replica-start.ts';
 import { SnapshotWriter } from '../../streams/snapshot-writer.ts';
 import { suite } from '../support/suite.ts';
 
@@ -153,6 +154,48 @@ test('a replica the log was trimmed past starts again from the newest snapshot, 
   assert.equal({ loads: resumed.stats.loads, gaps: resumed.stats.gaps }, { loads: 1, gaps: 1 });
   await leader.stop();
   await resumed.stop();
+});
+
+test('without a snapshot covering the log\'s beginning, a replica starts there and says what it lacks', async () => {
+  const { log, snapshots, advance } = world();
+  await log.append(TOKEN, firstEntries());
+  assert.equal(await findStart(log, snapshots), { ok: true, start: { kind: 'log', after: at(0), missing: undefined } }, 'nothing trimmed, no snapshot: the whole log');
+  const leader = new LogReplica(log, SILENT);
+  leader.start();
+  await readUpTo(leader, at(12));
+  await snapshotAt(leader, snapshots);
+  advance(HOUR);
+  await log.append(TOKEN, moreEntries());
+  advance(HOUR);
+  // A trim that ignores the snapshot bound (as one would before any snapshot exists).
+  await log.trim(TOKEN, { keepMs: 0, notAfter: undefined });
+  const found = await findStart(log, snapshots);
+  assert.ok(found.ok && found.start.kind === 'log');
+  if (found.ok && found.start.kind === 'log') {
+    assert.equal(formatPosition(found.start.after), '15');
+    assert.match(found.start.missing ?? '', /older than the log's beginning/);
+  }
+  await leader.stop();
+});
+
+test('the leader writes a snapshot after so many entries, before the interval is up', async () => {
+  const { log, snapshots } = world();
+  const leader = new LogReplica(log, SILENT);
+  leader.start();
+  const writer = new SnapshotWriter(leader, snapshots, LEADERSHIP, SILENT, { intervalMs: HOUR, maxEntries: 3, checkMs: 5 });
+  writer.start();
+  await log.append(TOKEN, firstEntries().slice(0, 2));
+  await readUpTo(leader, at(10));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.is(writer.stats.written, 1, 'the first one, on leading');
+  await log.append(TOKEN, firstEntries().slice(2));
+  await readUpTo(leader, at(12));
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  writer.stop();
+  assert.is(writer.stats.written, 2, 'four more entries: the next one');
+  const kept = await snapshots.kept();
+  assert.equal(kept.ok && kept.snapshots.map((k) => formatPosition(k.position)), ['12', '10']);
+  await leader.stop();
 });
 
 async function snapshotAt(leader: LogReplica, snapshots: MemorySnapshotStore) {
