@@ -8,7 +8,6 @@
 import type { Redis } from 'ioredis';
 import type { LeaderToken, Unavailable } from '../streams/change-log.ts';
 import type { KubeObject } from '../streams/kube-object.ts';
-import type { Position } from '../streams/position.ts';
 import type { Snapshot, SnapshotLoadResult, SnapshotStore, SnapshotSummary, SnapshotType, SnapshotWriteResult } from '../streams/snapshot-store.ts';
 import { replicationKeys, DEFAULT_KEY_PREFIX, type ReplicationKeys } from './keys.ts';
 import { leaseValue, replyOf, script, type Script } from './scripts.ts';
@@ -162,7 +161,4 @@ export class RedisSnapshots implements SnapshotStore {
   }
 }
 
-/** The position the log must reach back to (TrimRequest.notAfter): the oldest snapshot kept; undefined when none is. */
-export function oldestKeptPosition(snapshots: readonly SnapshotSummary[]): Position | undefined {
-  return snapshots[snapshots.length - 1]?.position;
-}
+export { oldestKeptPosition } from '../streams/snapshot-store.ts';

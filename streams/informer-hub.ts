@@ -19,6 +19,11 @@ export interface Change {
   object: KubeObject;
   previous: KubeObject | undefined;
   position: Position;
+  /**
+   * A replica loaded a snapshot at `position`: this is part of the difference from what it held, not an
+   * event of the log (what came before `position` cannot be replayed from the changes seen).
+   */
+  restored?: true;
 }
 
 /**

@@ -2,6 +2,11 @@
 // takes the log's positions exactly, and the same Change stream the hub gives a single process. Every
 // replica, the leader included, serves from this, so all of them hand out the same resourceVersion for
 // the same event and a client can resume on any of them.
+//
+// With a SnapshotStore, a replica starts from the newest snapshot and reads the log after it, and when
+// the log was trimmed past its position (a tail `gap`) it loads the newest snapshot again: what changed
+// meanwhile reaches its views as the difference between what it held and the snapshot, all at the
+// snapshot's position (as an upstream relist reaches a single process's views).
 import { Subject, type Observable } from 'rxjs';
 import type { ChangeEntry, ChangeLog, LogEntry, ProgressEntry } from './change-log.ts';
 import type { Change } from './informer-hub.ts';
@@ -9,8 +14,10 @@ import { objectKey, type KubeObject } from './kube-object.ts';
 import { comparePositions, EventClock, formatPosition, ZERO, type Position } from './position.ts';
 import type { StreamLog } from './ports.ts';
 import type { ReflectorEvent, ReflectorState } from './reflector.ts';
+import { findStart } from './replica-start.ts';
 import { typeId, type ResourceType } from './resource-type.ts';
 import { UNOBSERVED, type ReplicationObserver } from './replication-observer.ts';
+import type { Snapshot, SnapshotStore, SnapshotSummary, SnapshotType } from './snapshot-store.ts';
 import type { TypeStore } from './type-store.ts';
 
 export class ReplicaStore implements TypeStore {
@@ -71,10 +78,43 @@ export class ReplicaStore implements TypeStore {
     this.#events.next({ type: entry.state === 'bookmark' ? 'BOOKMARK' : 'SYNCED', rv: Number(entry.resourceVersion) || entry.position.rv });
   }
 
+  /** Takes a snapshot's content, state and resourceVersion; returns the difference from what it held, as changes at `position`. */
+  load(snapshot: SnapshotType, position: Position): Change[] {
+    const next = new Map(snapshot.objects.map((object) => [objectKey(object), object]));
+    const changes: Change[] = [];
+    const resource = snapshot.resource;
+    for (const [key, previous] of this.#objects) if (!next.has(key)) changes.push({ type: 'DELETED', resource, object: previous, previous, position });
+    for (const [key, object] of next) {
+      const previous = this.#objects.get(key);
+      if (!previous) changes.push({ type: 'ADDED', resource, object, previous, position });
+      else if (previous.metadata.resourceVersion !== object.metadata.resourceVersion) changes.push({ type: 'MODIFIED', resource, object, previous, position });
+    }
+    this.#objects.clear();
+    for (const [key, object] of next) this.#objects.set(key, object);
+    this.#type = resource;
+    this.#state = snapshot.state;
+    this.resourceVersion = snapshot.resourceVersion;
+    const rv = Number(snapshot.resourceVersion) || position.rv;
+    for (const change of changes) {
+      this.stats.events++;
+      this.#events.next({ type: change.type, object: change.object, previous: change.previous, rv });
+    }
+    if (snapshot.state !== 'starting') this.#events.next({ type: 'SYNCED', rv });
+    return changes;
+  }
+
+  /** What a snapshot holds of this type now. */
+  snapshot(): SnapshotType {
+    return { resource: this.#type, state: this.#state === 'stopped' ? 'starting' : this.#state, resourceVersion: this.resourceVersion, objects: [...this.#objects.values()] };
+  }
+
   stop(): void {
     this.#events.complete();
   }
 }
+
+const RETRY_MS = 1_000;
+const MAX_RETRY_MS = 30_000;
 
 export class LogReplica {
   readonly clock = new EventClock();
@@ -82,17 +122,27 @@ export class LogReplica {
   readonly #streamLog: StreamLog;
   readonly #stores = new Map<string, ReplicaStore>();
   readonly #changes = new Subject<Change>();
+  readonly #snapshots: SnapshotStore | undefined;
   #abort: AbortController | undefined;
   /** The position of the last entry applied. */
   #position: Position = ZERO;
   #running: Promise<void> | undefined;
+  /** The snapshot this replica last loaded (at start, or after a gap). */
+  loaded: SnapshotSummary | undefined;
+  /** `applied`: log entries read (snapshots not counted); `loads`: snapshots loaded; `gaps`: tails that found the log trimmed past this replica. */
+  readonly stats = { applied: 0, loads: 0, gaps: 0 };
 
   readonly #observer: ReplicationObserver;
 
-  constructor(log: ChangeLog, streamLog: StreamLog, observer: ReplicationObserver = UNOBSERVED) {
+  /**
+   * `snapshots`: where the replica starts from (and starts again after a gap); without it, from the log's
+   * origin. `observer`: told of lag and log errors.
+   */
+  constructor(log: ChangeLog, streamLog: StreamLog, snapshots?: SnapshotStore, observer: ReplicationObserver = UNOBSERVED) {
     this.#log = log;
     this.#observer = observer;
     this.#streamLog = streamLog.child({ component: 'log-replica' });
+    this.#snapshots = snapshots;
   }
 
   get changes$(): Observable<Change> {
@@ -111,29 +161,102 @@ export class LogReplica {
     return [...this.#stores.values()];
   }
 
-  /** Follows the log from `after` (the origin, or a snapshot's position) until stopped. */
-  start(after: Position = ZERO): void {
+  /**
+   * Follows the log until stopped: from `after` when given; otherwise from the newest snapshot when the
+   * replica has a SnapshotStore, else from the log's origin.
+   */
+  start(after?: Position): void {
     if (this.#running) return;
-    this.#position = after;
     const abort = new AbortController();
     this.#abort = abort;
-    this.#running = this.#follow(abort.signal);
+    const snapshots = this.#snapshots;
+    if (after !== undefined || !snapshots) {
+      this.#position = after ?? ZERO;
+      this.#running = this.#follow(abort.signal, snapshots);
+    } else {
+      this.#running = this.#startFromSnapshot(snapshots, 'start', abort.signal).then((started) => (started ? this.#follow(abort.signal, snapshots) : undefined));
+    }
   }
 
-  async #follow(signal: AbortSignal): Promise<void> {
-    for await (const event of this.#log.tail(this.#position, signal)) {
-      if (event.kind === 'entries') {
-        for (const entry of event.entries) this.apply(entry);
-      } else if (event.kind === 'error') {
-        this.#observer.logError('tail');
-        this.#streamLog.warn({ err: event.error.message, position: formatPosition(this.#position) }, 'reading the change log failed; retrying');
-      } else {
-        // The log no longer reaches back to this replica's position: what it serves from here on could
-        // miss changes. Reloading from a snapshot is the failover work; until then, say it loudly.
-        this.#streamLog.warn({ position: formatPosition(this.#position), trimmedThrough: formatPosition(event.trimmedThrough) }, 'the change log was trimmed past this replica\'s position');
+  async #follow(signal: AbortSignal, snapshots: SnapshotStore | undefined): Promise<void> {
+    while (!signal.aborted) {
+      let gap: Position | undefined;
+      for await (const event of this.#log.tail(this.#position, signal)) {
+        if (event.kind === 'entries') {
+          this.stats.applied += event.entries.length;
+          for (const entry of event.entries) this.apply(entry);
+        } else if (event.kind === 'error') {
+          this.#observer.logError('tail');
+          this.#streamLog.warn({ err: event.error.message, position: formatPosition(this.#position) }, 'reading the change log failed; retrying');
+        } else {
+          gap = event.trimmedThrough;
+        }
+      }
+      if (gap === undefined || signal.aborted) return;
+      this.stats.gaps++;
+      // The log no longer reaches back to this replica's position: never serve the hole silently.
+      const fields = { position: formatPosition(this.#position), trimmedThrough: formatPosition(gap) };
+      if (!snapshots) {
+        this.#streamLog.warn(fields, 'the change log was trimmed past this replica\'s position and there are no snapshots to start again from: it stops following the log');
         return;
       }
+      this.#streamLog.warn(fields, 'the change log was trimmed past this replica\'s position: loading the newest snapshot; views get the difference at its position, and a watcher between the two positions gets that difference, not the individual events');
+      if (!(await this.#startFromSnapshot(snapshots, 'gap', signal))) return;
     }
+  }
+
+  /** Finds where to start (retrying while the log or the snapshots cannot be read) and takes it; false once stopped. */
+  async #startFromSnapshot(snapshots: SnapshotStore, why: 'start' | 'gap', signal: AbortSignal): Promise<boolean> {
+    for (let wait = RETRY_MS; !signal.aborted; wait = Math.min(MAX_RETRY_MS, wait * 2)) {
+      const found = await findStart(this.#log, snapshots);
+      if (signal.aborted) return false;
+      if (!found.ok) {
+        this.#streamLog.warn({ why, err: found.error.message, retryInMs: wait }, 'cannot read the newest snapshot or the log bounds; retrying');
+        await abortableSleep(wait, signal);
+        continue;
+      }
+      const start = found.start;
+      if (start.kind === 'snapshot') {
+        this.restore(start.snapshot);
+        this.loaded = start.summary;
+        this.stats.loads++;
+        const objects = start.snapshot.types.reduce((sum, type) => sum + type.objects.length, 0);
+        this.#streamLog.info({ why, position: formatPosition(start.summary.position), objects, bytes: start.summary.bytes, ageSeconds: Math.round((Date.now() - start.summary.takenAt) / 1000) }, 'loaded the newest snapshot; reading the change log after it');
+        return true;
+      }
+      if (start.missing) this.#streamLog.warn({ why, from: formatPosition(start.after), at: formatPosition(this.#position) }, `no snapshot covers the log's beginning (${start.missing}): reading the log from its beginning, so this replica lacks what was trimmed`);
+      else this.#streamLog.info({ why }, 'no snapshot yet: reading the change log from its beginning');
+      if (comparePositions(start.after, this.#position) > 0) {
+        this.#position = start.after;
+        this.clock.adopt(start.after);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Takes a snapshot's state when it is ahead of the replica's: stores (types the snapshot does not
+   * hold are dropped, as an informer-set entry drops them), states, resourceVersions, the clock at its
+   * position; the difference from what the replica held goes out on changes$ at that position.
+   */
+  restore(snapshot: Snapshot): void {
+    if (comparePositions(snapshot.position, this.#position) <= 0) return;
+    const listed = new Set(snapshot.types.map((type) => typeId(type.resource)));
+    for (const [id, store] of this.#stores) {
+      if (listed.has(id)) continue;
+      store.stop();
+      this.#stores.delete(id);
+    }
+    const changes = snapshot.types.flatMap((type) => this.#ensure(type.resource).load(type, snapshot.position));
+    this.#position = snapshot.position;
+    this.clock.adopt(snapshot.position);
+    for (const change of changes) this.#changes.next({ ...change, restored: true });
+  }
+
+  /** The replica's state exactly at its position, taken in one go (stores change only on the event loop). */
+  snapshot(): Snapshot {
+    return { position: this.#position, types: this.stores().map((store) => store.snapshot()) };
   }
 
   /** Applies one entry of the log, in order (entries at or before the replica's position are skipped). */
@@ -179,4 +302,16 @@ export class LogReplica {
     for (const store of this.#stores.values()) store.stop();
     this.#changes.complete();
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

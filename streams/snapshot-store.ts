@@ -43,3 +43,8 @@ export interface SnapshotStore {
   /** The snapshots kept, newest first: the oldest one bounds how far the log may be trimmed. */
   kept(): Promise<{ ok: true; snapshots: SnapshotSummary[] } | Unavailable>;
 }
+
+/** The position the log must reach back to (TrimRequest.notAfter): the oldest snapshot kept; undefined when none is. */
+export function oldestKeptPosition(snapshots: readonly SnapshotSummary[]): Position | undefined {
+  return snapshots[snapshots.length - 1]?.position;
+}

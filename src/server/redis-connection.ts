@@ -1,13 +1,15 @@
 // The Redis side of --redis: one connection (the change log's tail opens its own blocking one), the
-// deployment's change log and the lease, named after this replica; and the shared auth caches on a
-// connection of their own, so a request's lookup never queues behind a snapshot page.
+// deployment's change log, its snapshots and the lease, named after this replica; and the shared auth
+// caches on a connection of their own, so a request's lookup never queues behind a snapshot page.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { RedisChangeLog } from '../../redis/change-log.ts';
 import { RedisLease } from '../../redis/lease.ts';
 import { RedisSharedValues } from '../../redis/shared-values.ts';
+import { RedisSnapshots } from '../../redis/snapshots.ts';
 import type { ChangeLog } from '../../streams/change-log.ts';
+import type { SnapshotStore } from '../../streams/snapshot-store.ts';
 import type { Logger } from '../basics/log.ts';
 import { MIN_SHARED_KEY_BYTES, SignedStore } from '../basics/signed-store.ts';
 import type { SharedStore } from '../basics/shared-cache.ts';
@@ -37,9 +39,10 @@ export function connectRedis(config: Config, log: Logger): Redis {
   return redis;
 }
 
-export function replicationThrough(redis: Redis, config: Config, log: Logger): { log: ChangeLog; lease: LeaseControl } {
+export function replicationThrough(redis: Redis, config: Config, log: Logger): { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore } {
   return {
     log: new RedisChangeLog(redis, { keyPrefix: config.redisKeyPrefix }),
+    snapshots: new RedisSnapshots(redis, { keyPrefix: config.redisKeyPrefix }),
     lease: new RedisLease(redis, { replicaId: replicaIdOf(config), ttlMs: config.leaseTtlMs, keyPrefix: config.redisKeyPrefix, log }),
   };
 }

@@ -2,13 +2,17 @@
 // read back), and while it holds the lease it also runs the upstream informers and records what they
 // see into the log. Leading starts from the log: the informers' clock from the log's top, each informer
 // from its type's objects and upstream resourceVersion there, so a new leader watches on where the
-// last one stopped instead of listing everything again.
+// last one stopped instead of listing everything again. The leader also writes snapshots of its replica
+// and trims the log (keeping the watch history and everything after the oldest snapshot kept).
 import type { ChangeLog } from '../../streams/change-log.ts';
 import type { InformerHub } from '../../streams/informer-hub.ts';
 import type { Leadership, Role } from '../../streams/leadership.ts';
 import { LogRecorder, type RecorderFailure } from '../../streams/log-recorder.ts';
 import type { LogReplica } from '../../streams/log-replica.ts';
+import { LogTrimmer } from '../../streams/log-trimmer.ts';
 import { comparePositions, formatPosition } from '../../streams/position.ts';
+import type { SnapshotStore } from '../../streams/snapshot-store.ts';
+import { SnapshotWriter, snapshotPolicyFor } from '../../streams/snapshot-writer.ts';
 import type { Logger } from '../basics/log.ts';
 import type { ReplicaObserver } from './replication-metrics.ts';
 
@@ -22,6 +26,13 @@ export interface LeaseControl extends Leadership {
 
 export type ReplicaRole = 'leader' | 'follower';
 
+/** What the leader keeps up besides the log: snapshots, and the log's length. */
+export interface LogUpkeep {
+  snapshots: SnapshotStore;
+  /** --watch-history: the log keeps at least this much; snapshots come every half of it (see snapshotPolicyFor). */
+  watchHistoryMs: number;
+}
+
 export class Replicator {
   readonly #hub: InformerHub;
   readonly #replica: LogReplica;
@@ -34,14 +45,22 @@ export class Replicator {
   #generation = 0;
   #unsubscribe: (() => void) | undefined;
   readonly #observer: ReplicaObserver | undefined;
+  /** Run while leading. */
+  readonly snapshotWriter: SnapshotWriter | undefined;
+  readonly logTrimmer: LogTrimmer | undefined;
 
-  constructor(hub: InformerHub, replica: LogReplica, log: ChangeLog, lease: LeaseControl, logger: Logger, observer?: ReplicaObserver) {
+  constructor(hub: InformerHub, replica: LogReplica, log: ChangeLog, lease: LeaseControl, logger: Logger, upkeep?: LogUpkeep, observer?: ReplicaObserver) {
     this.#observer = observer;
     this.#hub = hub;
     this.#replica = replica;
     this.#log = log;
     this.#lease = lease;
     this.#logger = logger.child({ component: 'replicator' });
+    if (upkeep) {
+      const policy = snapshotPolicyFor(upkeep.watchHistoryMs);
+      this.snapshotWriter = new SnapshotWriter(replica, upkeep.snapshots, lease, logger, policy);
+      this.logTrimmer = new LogTrimmer(log, upkeep.snapshots, lease, logger, { keepMs: upkeep.watchHistoryMs, everyMs: policy.intervalMs });
+    }
   }
 
   get role(): ReplicaRole {
@@ -88,6 +107,8 @@ export class Replicator {
     this.#role = 'leader';
     this.#observer?.roleChanged('leader');
     this.#hub.setRunning(true);
+    this.snapshotWriter?.start();
+    this.logTrimmer?.start();
     this.#logger.info({ from: formatPosition(from), seeded }, 'leading: running the upstream informers, recording into the change log');
   }
 
@@ -99,6 +120,8 @@ export class Replicator {
   }
 
   #stopLeading(reason: string): void {
+    this.snapshotWriter?.stop();
+    this.logTrimmer?.stop();
     this.#recorder?.stop();
     this.#recorder = undefined;
     const wasLeader = this.#role === 'leader';
@@ -111,6 +134,8 @@ export class Replicator {
 
   async stop(): Promise<void> {
     this.#unsubscribe?.();
+    this.snapshotWriter?.stop();
+    this.logTrimmer?.stop();
     this.#recorder?.stop();
     await this.#lease.stop();
     await this.#replica.stop();

@@ -3,6 +3,7 @@
 import { InformerHub } from '../../streams/informer-hub.ts';
 import type { Observable } from 'rxjs';
 import type { ChangeLog } from '../../streams/change-log.ts';
+import type { SnapshotStore, SnapshotSummary } from '../../streams/snapshot-store.ts';
 import type { Change } from '../../streams/informer-hub.ts';
 import { LogReplica } from '../../streams/log-replica.ts';
 import type { EventClock } from '../../streams/position.ts';
@@ -31,6 +32,8 @@ import { CapsuleCrds } from '../tenancy/capsule-crds.ts';
  */
 export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS, PERSISTENT_VOLUME_CLAIMS, CUSTOM_RESOURCE_DEFINITIONS];
 const VIEW_COLLECT_INTERVAL_MS = 60_000;
+/** How long a metrics scrape waits for Redis to say which snapshot is the newest. */
+const SNAPSHOT_SCRAPE_WAIT_MS = 200;
 
 export interface EngineOptions {
   /** Groups whose members are forwarded unfiltered. */
@@ -40,7 +43,7 @@ export interface EngineOptions {
   /** See TenantApiDependencies. */
   clientIdleTimeoutMs: number;
   /** Replicas through a shared change log (--redis); without it the process is its own leader. */
-  replication?: { log: ChangeLog; lease: LeaseControl };
+  replication?: { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore };
 }
 
 /** Where the views, the readiness gate and the writes read the cluster's state from. */
@@ -78,9 +81,9 @@ export class TenantEngine {
     const hub = this.hub;
     if (replication) {
       const observer = registry ? replicationMetrics(registry) : undefined;
-      const replica = new LogReplica(replication.log, log, observer);
+      const replica = new LogReplica(replication.log, log, replication.snapshots, observer);
       this.replica = replica;
-      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log, observer);
+      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log, { snapshots: replication.snapshots, watchHistoryMs }, observer);
       this.#source = { clock: replica.clock, changes$: replica.changes$, store: (type) => replica.store(type) };
     } else {
       this.#source = { clock: hub.clock, changes$: hub.changes$, store: (type) => hub.reflector(type) };
@@ -121,7 +124,10 @@ export class TenantEngine {
     // stays bounded whatever the number of views (each view's ring alone would reach 1,000 events).
     this.#historyTrimmer = setInterval(() => this.projections.expireHistory(Date.now() - watchHistoryMs), Math.min(5_000, Math.max(250, watchHistoryMs / 4)));
     this.#historyTrimmer.unref();
-    if (registry) this.#registerMetrics(registry);
+    if (registry) {
+      this.#registerMetrics(registry);
+      if (replication) this.#registerSnapshotMetrics(registry, replication.snapshots);
+    }
   }
 
   /** Gauges read from the multiplexer at scrape time. */
@@ -170,6 +176,60 @@ export class TenantEngine {
     perInformer('tenant_proxy_informer_relists_total', 'Upstream lists of the resource (start and after 410)', (r) => r.stats.relists);
     perInformer('tenant_proxy_informer_watches_total', 'Upstream watch requests of the resource', (r) => r.stats.watches);
     perInformer('tenant_proxy_informer_failures_total', 'Failed upstream list/watch attempts of the resource', (r) => r.stats.failures);
+  }
+
+  /** Snapshot and log-length gauges: the newest snapshot's as Redis holds it (every replica says the same), the rest this replica's. */
+  #registerSnapshotMetrics(registry: Registry, snapshots: SnapshotStore): void {
+    const registers = [registry];
+    const { replica, replicator } = this;
+    if (!replica || !replicator) return;
+    // A scrape never waits on Redis for long (a frozen Redis would hang /metrics): the last answer stands.
+    let last: SnapshotSummary | undefined;
+    const newest = async (): Promise<SnapshotSummary | undefined> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), SNAPSHOT_SCRAPE_WAIT_MS)));
+      const kept = await Promise.race([snapshots.kept(), late]);
+      clearTimeout(timer);
+      if (kept?.ok) last = kept.snapshots[0];
+      return last;
+    };
+    new Gauge({
+      name: 'tenant_proxy_snapshot_age_seconds',
+      help: 'Seconds since the newest snapshot (what a starting replica loads) was written; absent when none is kept or Redis does not answer',
+      registers,
+      async collect() {
+        this.reset();
+        const summary = await newest();
+        if (summary) this.set((Date.now() - summary.takenAt) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'tenant_proxy_snapshot_bytes',
+      help: 'Size of the newest snapshot in Redis (its pages, in bytes)',
+      registers,
+      async collect() {
+        this.reset();
+        const summary = await newest();
+        if (summary) this.set(summary.bytes);
+      },
+    });
+    const writer = replicator.snapshotWriter;
+    const trimmer = replicator.logTrimmer;
+    new Gauge({ name: 'tenant_proxy_snapshot_write_seconds', help: 'How long the last snapshot this replica wrote (as leader) took: taking it from the replica plus writing it to Redis', registers, collect() { this.reset(); if (writer?.last) this.set((writer.last.takeMs + writer.last.writeMs) / 1000); } });
+    new Gauge({ name: 'tenant_proxy_snapshot_writes_total', help: 'Snapshots this replica wrote as leader', registers, collect() { this.set(writer?.stats.written ?? 0); } });
+    new Gauge({ name: 'tenant_proxy_snapshot_write_failures_total', help: 'Snapshot writes that failed (Redis, lease lost, pages expired)', registers, collect() { this.set(writer?.stats.failed ?? 0); } });
+    new Gauge({ name: 'tenant_proxy_snapshot_loads_total', help: 'Snapshots this replica loaded: at start, and again when the log was trimmed past its position', registers, collect() { this.set(replica.stats.loads); } });
+    new Gauge({ name: 'tenant_proxy_change_log_gaps_total', help: 'Times the change log was trimmed past this replica\'s position before it read it (it then loads the newest snapshot)', registers, collect() { this.set(replica.stats.gaps); } });
+    new Gauge({ name: 'tenant_proxy_change_log_trims_total', help: 'Trims of the change log by this replica (as leader) that dropped entries', registers, collect() { this.set(trimmer?.stats.trims ?? 0); } });
+    new Gauge({
+      name: 'tenant_proxy_change_log_entries_since_snapshot',
+      help: 'Log entries after the newest snapshot, as the leader counts them: what a replica starting now replays after loading it (absent on followers)',
+      registers,
+      collect() {
+        this.reset();
+        if (replicator.role === 'leader' && writer?.last) this.set(replica.stats.applied - writer.appliedAtLastSnapshot);
+      },
+    });
   }
 
   /** Starts one upstream list+watch per type the proxy needs. */

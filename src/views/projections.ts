@@ -209,7 +209,12 @@ export class Projections {
   }
 
   #onChange(change: Change): void {
-    this.#recent.append(change);
+    if (change.restored) {
+      this.#recent.restartAt(change.position);
+      this.#lastAccessChange = change.position;
+    } else {
+      this.#recent.append(change);
+    }
     const id = typeId(change.resource);
     const current = change.type === 'DELETED' ? undefined : change.object;
     let touched: Set<string> | undefined;

@@ -33,6 +33,13 @@ export class RecentChanges {
     if (this.#changes.length > this.#capacity) this.#dropOldest(this.#changes.length - this.#capacity);
   }
 
+  /** Nothing before `position` can be replayed any more (a replica loaded a snapshot there). */
+  restartAt(position: Position): void {
+    this.#changes.length = 0;
+    this.#arrivedAt.length = 0;
+    if (comparePositions(position, this.#completeAfter) > 0) this.#completeAfter = position;
+  }
+
   expireBefore(cutoffMs: number): void {
     let drop = 0;
     while (drop < this.#arrivedAt.length && (this.#arrivedAt[drop] ?? Infinity) < cutoffMs) drop++;
