@@ -68,6 +68,11 @@ export class Reflector {
   #wakeUp: (() => void) | undefined;
   /** Relist at the next turn of the loop, even though synced (the version to watch changed). */
   #relistNeeded = false;
+  /**
+   * The next relist compares content, not only resourceVersions: the same stored object read at another
+   * version, or converted differently, keeps its resourceVersion.
+   */
+  #compareContent = false;
   /** Tries since the type was found absent (the retry backs off). */
   #absentRetries = 0;
   readonly stats = { relists: 0, watches: 0, events: 0, failures: 0 };
@@ -92,7 +97,21 @@ export class Reflector {
     this.#log.info({ from: this.#type.version, to: type.version }, 'listing and watching another version');
     this.#type = type;
     this.#relistNeeded = true;
+    this.#compareContent = true;
     if (this.#state === 'absent') this.#state = 'starting';
+    this.#current?.destroy();
+    this.wake();
+  }
+
+  /**
+   * Lists again now, then watches from that list. The difference emitted includes objects whose content
+   * changed at the same resourceVersion (what the API server serves for them changed: a CRD's conversion).
+   */
+  relist(reason: string): void {
+    if (this.#stopped) return;
+    this.#log.info({ reason }, 'listing again');
+    this.#relistNeeded = true;
+    this.#compareContent = true;
     this.#current?.destroy();
     this.wake();
   }
@@ -248,11 +267,13 @@ export class Reflector {
     this.#lastMessageAt = Date.now();
     const rv = Number(listRv);
     const seen = new Set<string>();
+    const compareContent = this.#compareContent;
+    this.#compareContent = false;
     for (const object of items) {
       const key = objectKey(object);
       seen.add(key);
       const previous = this.#store.get(key);
-      if (previous && previous.metadata.resourceVersion === object.metadata.resourceVersion) continue;
+      if (previous && previous.metadata.resourceVersion === object.metadata.resourceVersion && (!compareContent || JSON.stringify(previous) === JSON.stringify(object))) continue;
       this.#store.set(key, object);
       this.#emit({ type: previous ? 'MODIFIED' : 'ADDED', object, previous, rv: resourceVersionOf(object) });
     }

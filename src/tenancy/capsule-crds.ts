@@ -14,6 +14,9 @@ import type { KubeObject } from '../../streams/kube-object.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, PROXY_SETTINGS, TENANTS, qualifiedResource, typeId, type ResourceType } from '../../streams/resource-type.ts';
 import type { Logger } from '../basics/log.ts';
 
+/** When, after a Tenant CRD change, converted informers list again (see #relistConvertedSoon). */
+const CRD_SETTLE_MS = [2_000, 10_000];
+
 /** The Capsule kinds the proxy watches, by CRD name. */
 const WATCHED: ReadonlyMap<string, ResourceType> = new Map([TENANTS, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS].map((t) => [qualifiedResource(t), t]));
 
@@ -60,6 +63,7 @@ export class CapsuleCrds {
   readonly #subscription: Subscription;
   /** The converted Tenant versions whose informers this holds, by typeId. */
   readonly #converted = new Map<string, ResourceType>();
+  #settle: NodeJS.Timeout[] = [];
 
   constructor(changes$: Observable<Change>, informers: Pick<InformerHub, 'reflector' | 'acquire' | 'release'>, serveTenantsAt: ServeTenantsAt, log: Logger) {
     this.#informers = informers;
@@ -87,6 +91,7 @@ export class CapsuleCrds {
     if (!isTenants) return;
     const converted = convertedTenantTypes(versions);
     this.#serveTenants(served, converted);
+    this.#relistConvertedSoon();
     this.#log.info({ storage, served, conversion, ownInformers: converted.map((t) => t.version) }, 'Tenant CRD versions');
   }
 
@@ -106,7 +111,25 @@ export class CapsuleCrds {
     }
   }
 
+  /**
+   * The apiserver applies a CRD change to its handlers a moment after the CRD itself changes: a converted
+   * informer that listed in between holds objects the old way (and its watch, closed by the change, resumes
+   * from there without listing). Each lists again once the change has settled.
+   */
+  #relistConvertedSoon(): void {
+    for (const timer of this.#settle.splice(0)) clearTimeout(timer);
+    if (this.#converted.size === 0) return;
+    for (const delay of CRD_SETTLE_MS) {
+      const timer = setTimeout(() => {
+        for (const t of this.#converted.values()) this.#informers.reflector(t)?.relist('the Tenant CRD changed: listing converted objects again once the apiserver serves the change');
+      }, delay);
+      timer.unref();
+      this.#settle.push(timer);
+    }
+  }
+
   stop(): void {
+    for (const timer of this.#settle.splice(0)) clearTimeout(timer);
     this.#subscription.unsubscribe();
   }
 }
