@@ -9,10 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisChangeLog } from '../../redis/change-log.ts';
 import { encodeEntry } from '../../redis/entry-codec.ts';
 import { replicationKeys } from '../../redis/keys.ts';
-import { replyOf, script } from '../../redis/scripts.ts';
-import type { LeaderToken, LogEntry } from '../../streams/change-log.ts';
-import { NAMESPACES } from '../../streams/resource-type.ts';
 import { startRedis } from '../../test/support/redis.ts';
+import { benchLease, namespaceEntry } from './redis-fixtures.ts';
 
 const entriesPerBatchSize = Number(process.argv[2] ?? 20_000);
 const pacedEntries = Number(process.argv[3] ?? 3_000);
@@ -21,19 +19,13 @@ const pacedRate = Number(process.argv[4] ?? 1_000);
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** A Namespace whose JSON is about 1 KiB. */
-function entry(rv: number): LogEntry {
-  const object = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns-${rv}`, resourceVersion: String(rv), labels: { 'capsule.clastix.io/tenant': `t${rv % 100}` }, annotations: { padding: 'x'.repeat(820) } } };
-  return { kind: 'change', position: { rv, seq: 0 }, resource: NAMESPACES, type: 'MODIFIED', object, resourceVersion: String(rv) };
-}
+const entry = (rv: number) => namespaceEntry(rv, 'MODIFIED');
 
 const server = await startRedis();
 try {
   const redis = server.client('bench-leader');
+  const token = await benchLease(redis);
   const keys = replicationKeys();
-  const [status, epoch] = replyOf(await script(redis, 'tenantProxyAcquire')(keys.lease, keys.epoch, 'bench', 600_000)) ?? [];
-  if (status !== '1') throw new Error('no lease');
-  const token: LeaderToken = { epoch: Number(epoch), holder: 'bench' };
   const log = new RedisChangeLog(redis);
   const sample = entry(1);
   const objectBytes = sample.kind === 'change' ? Buffer.byteLength(JSON.stringify(sample.object)) : 0;

@@ -8,32 +8,24 @@
 // Bounded: `node --import tsx bench/micro/snapshots.ts [object counts, comma-separated] [runs]`.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { RedisSnapshots } from '../../redis/snapshots.ts';
-import { replicationKeys } from '../../redis/keys.ts';
-import { replyOf, script } from '../../redis/scripts.ts';
-import type { LeaderToken, LogEntry } from '../../streams/change-log.ts';
+import type { LogEntry } from '../../streams/change-log.ts';
 import { LogReplica } from '../../streams/log-replica.ts';
 import { MemoryChangeLog } from '../../streams/memory-change-log.ts';
 import { NAMESPACES } from '../../streams/resource-type.ts';
 import { startRedis } from '../../test/support/redis.ts';
+import { benchLease, namespaceEntry } from './redis-fixtures.ts';
 
 const counts = (process.argv[2] ?? '10000,50000').split(',').map(Number);
 const runs = Number(process.argv[3] ?? 3);
 const SILENT = { child: () => SILENT, debug: () => {}, info: () => {}, warn: () => {} };
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** A Namespace whose JSON is about 1 KiB, as in redis-log.ts. */
-function entry(rv: number): LogEntry {
-  const object = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns-${rv}`, resourceVersion: String(rv), labels: { 'capsule.clastix.io/tenant': `t${rv % 100}` }, annotations: { padding: 'x'.repeat(820) } } };
-  return { kind: 'change', position: { rv, seq: 0 }, resource: NAMESPACES, type: 'ADDED', object, resourceVersion: String(rv) };
-}
+const entry = (rv: number) => namespaceEntry(rv, 'ADDED');
 
 const server = await startRedis();
 try {
   const redis = server.client('bench-leader');
-  const keys = replicationKeys();
-  const [status, epoch] = replyOf(await script(redis, 'tenantProxyAcquire')(keys.lease, keys.epoch, 'bench', 600_000)) ?? [];
-  if (status !== '1') throw new Error('no lease');
-  const token: LeaderToken = { epoch: Number(epoch), holder: 'bench' };
+  const token = await benchLease(redis);
   const snapshots = new RedisSnapshots(redis);
   const results = [];
   for (const count of counts) {

@@ -30,7 +30,8 @@ export class RecentChanges {
   append(change: Change): void {
     this.#changes.push(change);
     this.#arrivedAt.push(Date.now());
-    if (this.#changes.length > this.#capacity) this.#dropOldest(this.#changes.length - this.#capacity);
+    // Dropped in slices of a tenth: a shift of the whole array on every change would cost O(capacity) each.
+    if (this.#changes.length > this.#capacity + this.#capacity / 10) this.#dropOldest(this.#changes.length - this.#capacity);
   }
 
   /** Nothing before `position` can be replayed any more (a replica loaded a snapshot there). */

@@ -10,24 +10,15 @@ import { replicationKeys } from '../../redis/keys.ts';
 import type { Role } from '../../streams/leadership.ts';
 import { change } from '../support/change-log-conformance.ts';
 import { waitUntil } from '../support/eventually.ts';
-import { freezableRelay, startRedis, type RedisServer } from '../support/redis.ts';
+import { freezableRelay, useRedisServer, type RedisContext, type RedisServer } from '../support/redis.ts';
 import { suite } from '../support/suite.ts';
 
 const TTL_MS = 600;
-const test = suite<{ server?: RedisServer }>('Redis lease', {});
+const test = suite<RedisContext>('Redis lease', {});
+const serverOf = useRedisServer(test);
 let prefixes = 0;
 
-test.before(async (context) => {
-  context.server = await startRedis();
-});
-test.after(async (context) => {
-  await context.server?.stop();
-});
 
-const serverOf = (context: { server?: RedisServer }): RedisServer => {
-  if (!context.server) throw new Error('no redis-server');
-  return context.server;
-};
 
 test('a renewal interval above ttl/3 is refused', (context) => {
   const redis = serverOf(context).client('config');

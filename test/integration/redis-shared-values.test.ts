@@ -9,23 +9,14 @@ import { RedisSharedValues, sharedValueKey } from '../../redis/shared-values.ts'
 import { createLogger } from '../../src/basics/log.ts';
 import { ProxyMetrics } from '../../src/basics/metrics.ts';
 import { SharedLevel } from '../../src/basics/shared-cache.ts';
-import { freezableRelay, startRedis, type RedisServer } from '../support/redis.ts';
+import { freezableRelay, useRedisServer, type RedisContext, type RedisServer } from '../support/redis.ts';
 import { suite } from '../support/suite.ts';
 
-const test = suite<{ server?: RedisServer }>('Redis shared values', {});
+const test = suite<RedisContext>('Redis shared values', {});
+const serverOf = useRedisServer(test);
 const PREFIX = '{shared-test}:';
 
-test.before(async (context) => {
-  context.server = await startRedis();
-});
-test.after(async (context) => {
-  await context.server?.stop();
-});
 
-const serverOf = (context: { server?: RedisServer }): RedisServer => {
-  if (!context.server) throw new Error('no redis-server');
-  return context.server;
-};
 
 /** A connection as the proxy opens it for the shared caches (no offline queue, commands time out), once ready. */
 async function sharedConnection(port: number): Promise<Redis> {

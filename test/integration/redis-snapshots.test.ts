@@ -8,19 +8,14 @@ import type { LeaderToken } from '../../streams/change-log.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { NAMESPACES, NODES, TENANTS } from '../../streams/resource-type.ts';
 import type { Snapshot } from '../../streams/snapshot-store.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { useRedisServer, type RedisContext, type RedisServer } from '../support/redis.ts';
 import { suite } from '../support/suite.ts';
 
 const PAGE_BYTES = 16 * 1024;
-const test = suite<{ server?: RedisServer }>('Redis snapshots', {});
+const test = suite<RedisContext>('Redis snapshots', {});
+const serverOf = useRedisServer(test);
 let prefixes = 0;
 
-test.before(async (context) => {
-  context.server = await startRedis();
-});
-test.after(async (context) => {
-  await context.server?.stop();
-});
 
 function namespace(i: number, generation: number): KubeObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name: `ns-${i}`, resourceVersion: String(1000 + i), labels: { generation: String(generation) }, annotations: { padding: 'x'.repeat(900) } } };
@@ -51,10 +46,6 @@ async function setUp(server: RedisServer, options: { pendingPageTtlMs?: number }
   return { redis, keys, keyPrefix, lead, snapshots: new RedisSnapshots(redis, { keyPrefix, pageBytes: PAGE_BYTES, ...options }) };
 }
 
-const serverOf = (context: { server?: RedisServer }): RedisServer => {
-  if (!context.server) throw new Error('no redis-server');
-  return context.server;
-};
 
 test('nothing to load before the first snapshot', async (context) => {
   const { snapshots } = await setUp(serverOf(context));

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import type { Test } from 'uvu';
 import { freePort } from './free-port.ts';
 import { stopProcess } from './stop-process.ts';
 import { tcpRelay } from './tcp-relay.ts';
@@ -93,5 +94,27 @@ export async function freezableRelay(targetPort: number): Promise<FreezableRelay
       frozen = false;
       for (const write of held.splice(0)) write();
     },
+  };
+}
+
+/** What a suite whose tests share one throwaway redis-server keeps in its context. */
+export interface RedisContext {
+  server?: RedisServer;
+}
+
+/**
+ * Gives `test` one redis-server for the whole suite (started before, stopped after); returns how a
+ * test reaches it.
+ */
+export function useRedisServer<T extends RedisContext>(test: Test<T>): (context: T) => RedisServer {
+  test.before(async (context) => {
+    context.server = await startRedis();
+  });
+  test.after(async (context) => {
+    await context.server?.stop();
+  });
+  return (context) => {
+    if (!context.server) throw new Error('no redis-server');
+    return context.server;
   };
 }
