@@ -11,8 +11,8 @@ import type { IncludeObject } from '../table/table.ts';
 import { StatusError, notFound } from '../basics/status.ts';
 import type { Following, ViewFollower } from '../views/followers.ts';
 import type { View } from '../views/view.ts';
-import { atVersion, listBody, objectJson } from '../views/encoder.ts';
-import { jsonList, tableBody } from './encoding.ts';
+import { atVersion, listBody, listChunks, objectJson, type ListParts } from '../views/encoder.ts';
+import { jsonList, jsonListParts, tableBody, tableParts } from './encoding.ts';
 import type { ListSnapshots } from './snapshots.ts';
 import type { WatchHub } from './watch-hub.ts';
 import { Watcher } from './watcher.ts';
@@ -57,29 +57,61 @@ function filtered(view: View, options: ListOptions): readonly KubeObject[] {
   return view.items().filter((o) => options.labelSelector.matches(o.metadata.labels ?? {}) && options.fieldSelector.matches(o));
 }
 
-/** `caller`: who asks (continue tokens are bound to the caller, the view and the resource version). */
-export async function serveList(res: ServerResponse, target: ReadTarget, options: ListOptions, clock: EventClock, snapshots: ListSnapshots, caller: string): Promise<number> {
+/**
+ * Whether `view` is at `position` as it is now (no event of the view after it), extending its history
+ * back to `position` where that is exact.
+ */
+function unchangedSince(view: View, position: Position, extendHistory: (position: Position) => boolean): boolean {
+  if (comparePositions(position, view.position) >= 0) return true;
+  if (!extendHistory(position)) return false;
+  const since = view.log.since(position);
+  return since.ok && since.events.length === 0;
+}
+
+export interface ListStart {
+  target: ReadTarget;
+  options: ListOptions;
+  clock: EventClock;
+  snapshots: ListSnapshots;
+  /** Who asks: continue tokens are bound to the caller, the view and the resource version. */
+  caller: string;
+  /** Extends the view's history back to a resourceVersion from before it (Projections.extendHistory). */
+  extendHistory: (position: Position) => boolean;
+}
+
+/**
+ * A list is the view as it is, at the position the proxy has reached (the apiserver's current revision):
+ * a function of the log, so every replica that has read the same log answers the same resourceVersion,
+ * whenever it created the view.
+ */
+export async function serveList(res: ServerResponse, start: ListStart): Promise<number> {
+  const { target, options, clock, snapshots, caller } = start;
   const { view, type, apiVersion, printer } = target;
   const requested = await awaitPosition(options.resourceVersion, clock);
-  let resourceVersion = formatPosition(view.position);
-  if (options.resourceVersionMatch === 'Exact' && requested && comparePositions(requested, view.position) !== 0) {
-    throw new StatusError(410, 'Expired', 'The resourceVersion for the provided list is too old.');
+  let position = clock.now;
+  if (options.resourceVersionMatch === 'Exact' && requested) {
+    if (!unchangedSince(view, requested, start.extendHistory)) throw new StatusError(410, 'Expired', 'The resourceVersion for the provided list is too old.');
+    position = requested;
   }
-  if (requested && comparePositions(requested, view.position) > 0) resourceVersion = formatPosition(clock.now);
+  const resourceVersion = formatPosition(position);
   const selecting = !options.labelSelector.empty || !options.fieldSelector.empty;
   // The view by its tenants and rules, not its member namespaces: a namespace created for the tenant
   // between two pages adds a membership (its RoleBindings), and must not expire the list being read.
   const paging = options.continue !== '' || options.limit > 0;
   const binding = paging ? JSON.stringify([caller, view.scope.tenants, view.scope.rules.map((r) => r.key), apiVersion, type.resource]) : '';
-  let body: Buffer;
-  if (options.continue) {
-    body = render(target, snapshots.next(binding, options.continue, options.limit, !selecting));
-  } else {
-    // The whole view at its own position is the same body for every caller: the encoder keeps it.
-    const whole = !selecting && (options.limit <= 0 || view.size <= options.limit) && resourceVersion === formatPosition(view.position);
-    const renderFirst = () => render(target, snapshots.first(binding, filtered(view, options), resourceVersion, options.limit, !selecting));
-    body = whole ? listBody(view, { apiVersion, table: printer ? { includeObject: target.includeObject } : undefined }, renderFirst) : renderFirst();
+  if (!options.continue && !selecting && (options.limit <= 0 || view.size <= options.limit)) {
+    // The whole view is the same body for every caller: the encoder keeps it, all but its resourceVersion.
+    const representation = { apiVersion, table: printer ? { includeObject: target.includeObject } : undefined };
+    const [first, second] = listChunks(listBody(view, representation, () => renderWhole(target)), resourceVersion);
+    res.writeHead(200, { ...JSON_HEADERS, 'content-length': first.length + second.length });
+    res.write(first);
+    res.end(second);
+    return 200;
   }
+  const page = options.continue
+    ? snapshots.next(binding, options.continue, options.limit, !selecting)
+    : snapshots.first(binding, filtered(view, options), resourceVersion, options.limit, !selecting);
+  const body = render(target, page);
   res.writeHead(200, { ...JSON_HEADERS, 'content-length': body.length });
   res.end(body);
   return 200;
@@ -90,6 +122,12 @@ function render(target: ReadTarget, page: { items: readonly KubeObject[]; resour
   const meta = { resourceVersion: page.resourceVersion, continue: page.continue, remainingItemCount: page.remainingItemCount };
   if (target.printer) return tableBody(target.printer, items, meta, target.includeObject, Date.now());
   return jsonList(target.type, target.apiVersion, items, meta);
+}
+
+function renderWhole(target: ReadTarget): ListParts {
+  const items = target.view.items().map((o) => atVersion(o, target.apiVersion));
+  if (target.printer) return tableParts(target.printer, items, target.includeObject, Date.now());
+  return jsonListParts(target.type, target.apiVersion, items);
 }
 
 export async function serveGet(res: ServerResponse, target: ReadTarget, name: string, resourceVersion: string, clock: EventClock, fallback: (name: string) => KubeObject | undefined): Promise<number> {
@@ -138,12 +176,12 @@ export async function startWatch(start: WatchStart): Promise<Watcher> {
       bookmarks: options.allowWatchBookmarks,
       deadlineMs: Date.now() + timeoutMs,
     },
-    requested ?? target.view.position,
+    requested ?? clock.now,
     (w) => hub.remove(w),
   );
   hub.add(watcher);
   if (options.sendInitialEvents === true || requested === undefined) {
-    watcher.startWithInitialEvents(options.sendInitialEvents === true && options.allowWatchBookmarks, target.view.position);
+    watcher.startWithInitialEvents(options.sendInitialEvents === true && options.allowWatchBookmarks, clock.now);
   } else {
     start.extendHistory(requested);
     watcher.startFrom(requested);

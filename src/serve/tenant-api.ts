@@ -16,7 +16,7 @@ import { servedKindOf } from '../kinds/registry.ts';
 import type { Projections } from '../views/projections.ts';
 import { kindId, typeId, type ResourceType, groupVersion } from '../../streams/resource-type.ts';
 import type { TypeStore } from '../../streams/type-store.ts';
-import type { EventClock } from '../../streams/position.ts';
+import type { EventClock, Position } from '../../streams/position.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { negotiate } from './media.ts';
 import type { Printers } from './printers.ts';
@@ -187,13 +187,14 @@ export class TenantApi {
     if (info.verb === 'get') {
       return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
     }
-    if (info.verb === 'list') return serveList(res, target, options, this.#deps.clock, this.#snapshots, identityKey(identity));
+    const extendHistory = (position: Position) => this.#deps.projections.extendHistory(view, position);
+    if (info.verb === 'list') return serveList(res, { target, options, clock: this.#deps.clock, snapshots: this.#snapshots, caller: identityKey(identity), extendHistory });
     const accept = () => {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
       res.flushHeaders();
       return new HttpWatchSink(res);
     };
-    const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory: (p) => this.#deps.projections.extendHistory(view, p), hub: this.watchHub, clock: this.#deps.clock });
+    const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory, hub: this.watchHub, clock: this.#deps.clock });
     await new Promise<void>((resolve) => (watcher.closed ? resolve() : res.once('close', () => resolve())));
     watcher.close();
     return 200;

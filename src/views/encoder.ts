@@ -125,16 +125,34 @@ export const LIST_BODIES_PER_VIEW = 8;
 /** A Table's Age column is good for the second it was computed in. */
 const TABLE_BODY_TTL_MS = 1_000;
 
+/**
+ * A list body with its resourceVersion left out (the body is head, the resourceVersion as a JSON string,
+ * tail): the items are the view's, unchanged until the view changes, while the resourceVersion is the
+ * position the list is served at, which moves with every change of every type.
+ */
+export interface ListParts {
+  readonly head: Buffer;
+  readonly tail: Buffer;
+}
+
+/** The bytes of `parts` at `resourceVersion`, as two chunks: only the smaller part is copied. */
+export function listChunks(parts: ListParts, resourceVersion: string): [Buffer, Buffer] {
+  const value = Buffer.from(JSON.stringify(resourceVersion));
+  return parts.head.length <= parts.tail.length
+    ? [Buffer.concat([parts.head, value]), parts.tail]
+    : [parts.head, Buffer.concat([value, parts.tail])];
+}
+
 /** Keyed by the view (any object whose changes are reported to forgetListBodies). */
-const listBodiesOf = new WeakMap<object, TtlCache<Buffer>>();
+const listBodiesOf = new WeakMap<object, TtlCache<ListParts>>();
 
 /**
  * The list body of `view` in `representation`: cached, or `render`ed and cached until the view changes.
- * Only for a full, unfiltered list at the view's own position (the same bytes for every caller).
+ * Only for a full, unfiltered list (the same bytes for every caller).
  * Bounded: Table bodies are keyed by the second their Age column was computed in, so a quiet view listed
  * every few seconds would otherwise gain one entry each time.
  */
-export function listBody(view: object, representation: ListRepresentation, render: () => Buffer): Buffer {
+export function listBody(view: object, representation: ListRepresentation, render: () => ListParts): ListParts {
   const key = representation.table
     ? `table:${representation.apiVersion}:${representation.table.includeObject}:${Math.floor(Date.now() / 1000)}`
     : `json:${representation.apiVersion}`;
@@ -142,7 +160,7 @@ export function listBody(view: object, representation: ListRepresentation, rende
   const cached = bodies?.get(key);
   if (cached) return cached;
   const body = render();
-  if (!bodies) listBodiesOf.set(view, (bodies = new TtlCache<Buffer>(LIST_BODIES_PER_VIEW)));
+  if (!bodies) listBodiesOf.set(view, (bodies = new TtlCache<ListParts>(LIST_BODIES_PER_VIEW)));
   bodies.set(key, body, representation.table ? TABLE_BODY_TTL_MS : Number.POSITIVE_INFINITY);
   return body;
 }

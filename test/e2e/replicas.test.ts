@@ -41,6 +41,9 @@ const TENANT = `oil-${suffix}`;
 const OWNERS: OwnerInput[] = [{ kind: 'User', name: ALICE }];
 const NAMESPACES_PATH = '/api/v1/namespaces';
 const ns = (n: number) => `oil-${n}-${suffix}`;
+const BOB = `bob-${suffix}`;
+const OTHER_TENANT = `gas-${suffix}`;
+const GAS = `gas-0-${suffix}`;
 
 interface NamespaceList {
   metadata: { resourceVersion: string };
@@ -81,6 +84,8 @@ test.before(async (ctx) => {
 test.after(async (ctx) => {
   for (const r of ctx.replicas ?? []) await r.stop();
   if (ctx.tenant) await deleteTenant(ctx.cp.admin, TENANT);
+  await deleteTenant(ctx.cp.admin, OTHER_TENANT).catch(() => undefined);
+  await remove(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: GAS } }).catch(() => undefined);
   for (let n = 0; n < 5; n++) await remove(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(n) } }).catch(() => undefined);
   await ctx.redis?.stop();
 });
@@ -107,6 +112,22 @@ test('every replica answers a list with the same items and the same resourceVers
     30_000,
   );
   assert.equal(lists[0]?.items.map((i) => i.metadata.name), [ns(0), ns(1)]);
+
+  // A list's resourceVersion is the log's, not that of the moment a replica built the view: bob's view
+  // exists on the first replica before an unrelated change, on the others only after it.
+  await createTenant(ctx.cp.admin, { name: OTHER_TENANT, owners: [{ kind: 'User', name: BOB }], namespaces: [GAS] });
+  const bob = await ctx.cp.clientCertificate(BOB);
+  const [bobOnFirst, ...bobElsewhere] = ctx.replicas.map((r) => r.client(bob)) as [KubeHttp, ...KubeHttp[]];
+  const first = await eventually(() => listOf(bobOnFirst), (l) => l.items.length === 1, "bob's namespace on the first replica", 30_000);
+  await apply(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns(4) } });
+  const revision = (list: NamespaceList) => Number(list.metadata.resourceVersion.split('.')[0]);
+  await eventually(() => Promise.all(ctx.alice.map(listOf)), (all) => all.every((l) => revision(l) > revision(first)), "every replica's list resourceVersion past the unrelated change (a list is at the log's position)", 30_000);
+  await eventually(
+    () => Promise.all([bobOnFirst, ...bobElsewhere].map(listOf)),
+    (all) => all.every((l) => l.items.length === 1) && new Set(all.map(summary)).size === 1,
+    "bob's list, the same from a replica that built his view earlier and from those that built it now",
+    30_000,
+  );
   // A page's continue token is the replica's own: another one answers as the apiserver does for an
   // expired token (the client lists again), never with a wrong page.
   const [a, b] = ctx.alice as [KubeHttp, KubeHttp];

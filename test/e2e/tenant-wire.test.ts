@@ -351,6 +351,11 @@ test('LIST resourceVersion: the list resourceVersion covers its items; 0, NotOld
   }
   const exact = await ownerList(ctx, query({ resourceVersion: rv, resourceVersionMatch: 'Exact' }));
   assert.is(exact.metadata.resourceVersion, rv, 'Exact answers at exactly that resourceVersion');
+  // The proxy keeps no past states: Exact before the view's last change is what the apiserver answers
+  // for a compacted revision.
+  const past = await ctx.owner.request('GET', `${NS}?${query({ resourceVersion: before.metadata.resourceVersion ?? '', resourceVersionMatch: 'Exact' })}`);
+  assert.is(past.status, 410, past.body);
+  assert.is((JSON.parse(past.body) as { reason?: string }).reason, 'Expired');
 });
 
 test('LIST resourceVersion newer than anything: 504 Timeout "Too large resource version" after ~3 s, as the apiserver', async (ctx) => {

@@ -13,7 +13,7 @@ import { Watcher } from '../../src/serve/watcher.ts';
 import type { Following, ViewFollower } from '../../src/views/followers.ts';
 import { TenantDirectory } from '../../src/tenancy/directory.ts';
 import type { Scope } from '../../src/tenancy/scope.ts';
-import { LIST_BODIES_PER_VIEW, listBodiesCached, listBody, type EventBytes } from '../../src/views/encoder.ts';
+import { LIST_BODIES_PER_VIEW, listBodiesCached, listBody, listChunks, type EventBytes } from '../../src/views/encoder.ts';
 import { View } from '../../src/views/view.ts';
 import { suite } from '../support/suite.ts';
 
@@ -110,7 +110,7 @@ test('list bodies: one per (view, representation), bounded per view, dropped whe
   const v = view(scope('a'), [namespace('ns1', { team: 'a' }, 1)]);
   const other = view(scope('a', ['x']), [namespace('ns1', { team: 'a' }, 1)]);
   let renders = 0;
-  const render = () => Buffer.from(`body ${++renders}`);
+  const render = () => ({ head: Buffer.from(`body ${++renders} at `), tail: Buffer.from('') });
 
   const json = listBody(v, { apiVersion: 'v1' }, render);
   assert.ok(listBody(v, { apiVersion: 'v1' }, render) === json, 'cached');
@@ -129,7 +129,7 @@ test('list bodies: one per (view, representation), bounded per view, dropped whe
   v.apply('MODIFIED', namespace('ns1', { team: 'a', tier: 'x' }, 2), at(2));
   assert.is(listBodiesCached(v), 0, 'a change drops the view bodies');
   assert.is(listBodiesCached(other), 1, 'and only its own');
-  assert.ok(listBody(v, { apiVersion: 'v1' }, render).toString() === `body ${renders}` && renders === rendersBefore + 2, 'rendered again');
+  assert.ok(Buffer.concat(listChunks(listBody(v, { apiVersion: 'v1' }, render), '7')).toString() === `body ${renders} at "7"` && renders === rendersBefore + 2, 'rendered again, the resourceVersion filled in');
 });
 
 test.run();
