@@ -35,6 +35,8 @@ export class RedisChangeLog implements ChangeLog {
   readonly #keys: ReplicationKeys;
   readonly #append: Script;
   readonly #trim: Script;
+  readonly #reseed: Script;
+  readonly #raiseFloor: Script;
   readonly #timeMarkIntervalMs: number;
 
   constructor(redis: Redis, options: RedisChangeLogOptions = {}) {
@@ -43,6 +45,8 @@ export class RedisChangeLog implements ChangeLog {
     this.#keys = replicationKeys(options.keyPrefix);
     this.#append = script(redis, 'tenantProxyAppend');
     this.#trim = script(redis, 'tenantProxyTrim');
+    this.#reseed = script(redis, 'tenantProxyReseed');
+    this.#raiseFloor = script(redis, 'tenantProxyRaiseFloor');
   }
 
   async append(token: LeaderToken, entries: readonly LogEntry[]): Promise<AppendResult> {
@@ -108,7 +112,10 @@ export class RedisChangeLog implements ChangeLog {
           return;
         }
         const last = entries[entries.length - 1];
-        if (!last) continue;
+        if (!last) {
+          yield { kind: 'idle' };
+          continue;
+        }
         cursor = last.position;
         yield { kind: 'entries', entries };
       }
@@ -120,15 +127,16 @@ export class RedisChangeLog implements ChangeLog {
 
   async bounds(): Promise<{ ok: true; bounds: LogBounds } | Unavailable> {
     try {
-      const [exists, trimmedId] = await Promise.all([this.#redis.exists(this.#keys.log), this.#redis.get(this.#keys.trimmed)]);
+      const [exists, trimmedId, floorId] = await Promise.all([this.#redis.exists(this.#keys.log), this.#redis.get(this.#keys.trimmed), this.#redis.get(this.#keys.floor)]);
       const trimmedThrough = trimmedId ? positionOfStreamId(trimmedId) : undefined;
-      if (!exists) return { ok: true, bounds: { first: undefined, last: undefined, top: undefined, trimmedThrough } };
+      const floor = floorId ? positionOfStreamId(floorId) : undefined;
+      if (!exists) return { ok: true, bounds: { first: undefined, last: undefined, top: undefined, trimmedThrough, floor } };
       const info = await this.#redis.call('XINFO', 'STREAM', this.#keys.log);
       if (!Array.isArray(info)) return unavailable(new Error(`unexpected XINFO reply ${JSON.stringify(info)?.slice(0, 200)}`), 'reading the log bounds');
       const field = (name: string): unknown => info[info.indexOf(name) + 1];
       const idOf = (entry: unknown) => (Array.isArray(entry) && typeof entry[0] === 'string' ? positionOfStreamId(entry[0]) : undefined);
       const top = field('last-generated-id');
-      return { ok: true, bounds: { first: idOf(field('first-entry')), last: idOf(field('last-entry')), top: typeof top === 'string' ? positionOfStreamId(top) : undefined, trimmedThrough } };
+      return { ok: true, bounds: { first: idOf(field('first-entry')), last: idOf(field('last-entry')), top: typeof top === 'string' ? positionOfStreamId(top) : undefined, trimmedThrough, floor } };
     } catch (err) {
       return unavailable(err, 'reading the log bounds');
     }
@@ -145,5 +153,28 @@ export class RedisChangeLog implements ChangeLog {
     if (status === 'ok') return { ok: true, trimmedThrough: detail ? positionOfStreamId(detail) : undefined };
     if (status === 'deposed') return { ok: false, reason: 'deposed', detail: detail ? `the lease is held by ${detail}` : 'nobody holds the lease' };
     return unavailable(new Error(`unexpected reply ${JSON.stringify(raw)}`), 'trimming the log');
+  }
+
+  async reseed(token: LeaderToken, through: Position): Promise<{ ok: true } | { ok: false; reason: 'deposed'; detail: string } | Unavailable> {
+    let raw: unknown;
+    try {
+      raw = await this.#reseed(this.#keys.lease, this.#keys.log, this.#keys.trimmed, leaseValue(token), streamId(through));
+    } catch (err) {
+      return unavailable(err, 'starting the log again');
+    }
+    const [status, detail = ''] = replyOf(raw) ?? [];
+    if (status === 'ok') return { ok: true };
+    if (status === 'deposed') return { ok: false, reason: 'deposed', detail: detail ? `the lease is held by ${detail}` : 'nobody holds the lease' };
+    return unavailable(new Error(`unexpected reply ${JSON.stringify(raw)}`), 'starting the log again');
+  }
+
+  async raiseFloor(position: Position): Promise<{ ok: true; floor: Position } | Unavailable> {
+    try {
+      const raw = await this.#raiseFloor(this.#keys.floor, streamId(position));
+      const floor = typeof raw === 'string' ? positionOfStreamId(raw) : undefined;
+      return floor ? { ok: true, floor } : unavailable(new Error(`unexpected reply ${JSON.stringify(raw)}`), 'raising the log floor');
+    } catch (err) {
+      return unavailable(err, 'raising the log floor');
+    }
   }
 }

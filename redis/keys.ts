@@ -9,6 +9,8 @@ export interface ReplicationKeys {
   log: string;
   /** The stream ID of the newest entry trimmed from the log. */
   trimmed: string;
+  /** The highest position a replica handed out on its own (degraded): the log's next entries go above it. */
+  floor: string;
   /** Time index of the log: entries `<redis ms>-*` → the log's top at that time. */
   times: string;
   /** The ID of the newest complete snapshot. */
@@ -26,6 +28,7 @@ export function replicationKeys(prefix = DEFAULT_KEY_PREFIX): ReplicationKeys {
     epoch: `${prefix}lease:epoch`,
     log: `${prefix}log`,
     trimmed: `${prefix}log:trimmed`,
+    floor: `${prefix}log:floor`,
     times: `${prefix}log:times`,
     snapshotCurrent: `${prefix}snapshot:current`,
     snapshotKept: `${prefix}snapshot:kept`,

@@ -103,6 +103,32 @@ return {'ok', redis.call('GET', KEYS[3]) or ''}
 `;
 
 /**
+ * KEYS lease, log, trimmed; ARGV value, id. A new leader whose state the log lacks (the log lost its
+ * tail, or the leader ran on its own while Redis was away) starts the log again at `id`: every entry up
+ * to it is dropped and it is recorded as trimmed, so that every follower behind it reloads the snapshot
+ * written there. → {'ok'} | {'deposed', holder}
+ */
+const RESEED = `${ID_LESS}
+local holder = redis.call('GET', KEYS[1])
+if holder ~= ARGV[1] then return {'deposed', holder or ''} end
+local ms, seq = idParts(ARGV[2])
+redis.call('XTRIM', KEYS[2], 'MINID', string.format('%.0f-%.0f', ms, seq + 1))
+local previous = redis.call('GET', KEYS[3])
+if not previous or idLess(previous, ARGV[2]) then redis.call('SET', KEYS[3], ARGV[2]) end
+return {'ok'}
+`;
+
+/** KEYS floor; ARGV id → the floor after raising it to id (it never goes down). */
+const RAISE_FLOOR = `${ID_LESS}
+local current = redis.call('GET', KEYS[1])
+if not current or idLess(current, ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return ARGV[1]
+end
+return current
+`;
+
+/**
  * KEYS lease, current, kept, header; ARGV value, id, pages, header json, keep, page key prefix.
  * Makes a fully written snapshot the newest (its pages lose their expiry), keeps `keep` snapshots and
  * deletes older ones. → {'ok'} | {'deposed', holder} | {'incomplete', missing page}
@@ -137,6 +163,8 @@ const SCRIPTS = {
   tenantProxyRelease: { numberOfKeys: 1, lua: RELEASE },
   tenantProxyAppend: { numberOfKeys: 3, lua: APPEND },
   tenantProxyTrim: { numberOfKeys: 4, lua: TRIM },
+  tenantProxyReseed: { numberOfKeys: 3, lua: RESEED },
+  tenantProxyRaiseFloor: { numberOfKeys: 1, lua: RAISE_FLOOR },
   tenantProxyCommitSnapshot: { numberOfKeys: 4, lua: COMMIT_SNAPSHOT },
 } as const;
 

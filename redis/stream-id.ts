@@ -7,6 +7,6 @@ export function streamId(position: Position): string {
 }
 
 export function positionOfStreamId(id: string): Position | undefined {
-  const m = /^(\d{1,16})-(\d{1,9})$/.exec(id);
+  const m = /^(\d{1,16})-(\d{1,16})$/.exec(id);
   return m ? { rv: Number(m[1]), seq: Number(m[2]) } : undefined;
 }

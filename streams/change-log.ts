@@ -80,6 +80,8 @@ export interface LogBounds {
   top: Position | undefined;
   /** The newest position trimmed away: reading after any position before it is no longer covered. */
   trimmedThrough: Position | undefined;
+  /** The highest position a replica handed out on its own while it could not reach the log (raiseFloor). */
+  floor: Position | undefined;
 }
 
 export interface TrimRequest {
@@ -93,6 +95,8 @@ export type TrimResult = { ok: true; trimmedThrough: Position | undefined } | { 
 
 export type TailEvent =
   | { kind: 'entries'; entries: LogEntry[] }
+  /** A read that found nothing new: the log answers. */
+  | { kind: 'idle' }
   /** Entries after the tail's position were trimmed before it read them; the tail ends. */
   | { kind: 'gap'; trimmedThrough: Position }
   /** The log could not be read; the tail retries from where it was (nothing lost, nothing repeated). */
@@ -108,6 +112,14 @@ export interface ChangeLog {
   bounds(): Promise<{ ok: true; bounds: LogBounds } | Unavailable>;
   /** Forgets old entries (only the lease holder trims). */
   trim(token: LeaderToken, request: TrimRequest): Promise<TrimResult>;
+  /**
+   * Starts the log again at `through` (above its top): every entry up to it is dropped and recorded as
+   * trimmed, so a reader behind it gets `trimmed` / a `gap` and reloads the snapshot taken there. For a
+   * leader whose state the log does not hold (the log lost its tail; the leader ran on its own).
+   */
+  reseed(token: LeaderToken, through: Position): Promise<{ ok: true } | { ok: false; reason: 'deposed'; detail: string } | Unavailable>;
+  /** Records that a replica handed out positions up to `position` on its own: the leader appends above it. */
+  raiseFloor(position: Position): Promise<{ ok: true; floor: Position } | Unavailable>;
 }
 
 export function sameToken(a: LeaderToken | undefined, b: LeaderToken): boolean {

@@ -4,13 +4,13 @@
 // back from the log (log-replica.ts), so the leader never hands out a position the log does not hold.
 import { performance } from 'node:perf_hooks';
 import type { Subscription } from 'rxjs';
-import type { ChangeLog, LogEntry, ProgressState } from './change-log.ts';
+import type { ChangeLog, LogEntry } from './change-log.ts';
+import { hubEntries } from './hub-entries.ts';
 import type { InformerHub } from './informer-hub.ts';
 import type { Leadership } from './leadership.ts';
-import { comparePositions, formatPosition, ZERO, type Position } from './position.ts';
+import { formatPosition, ZERO, type Position } from './position.ts';
 import type { StreamLog } from './ports.ts';
 import { UNOBSERVED, type ReplicationObserver } from './replication-observer.ts';
-import type { ResourceType } from './resource-type.ts';
 
 /** Entries per append: one round trip carries many (a relist, a burst), without building huge commands. */
 const MAX_BATCH = 500;
@@ -22,54 +22,42 @@ export interface RecorderFailure {
 }
 
 export class LogRecorder {
-  readonly #hub: InformerHub;
   readonly #log: ChangeLog;
   readonly #leadership: Leadership;
   readonly #streamLog: StreamLog;
   readonly #onFailure: (failure: RecorderFailure) => void;
   readonly #subscriptions: Subscription[] = [];
+  readonly #mark: () => void;
+  readonly #hub: InformerHub;
   #pending: LogEntry[] = [];
   /** When each pending entry was queued (same order as #pending). */
   #queuedAt: number[] = [];
   readonly #observer: ReplicationObserver;
   #flushing = false;
   #stopped = false;
-  /** The position of the last entry queued: every entry goes strictly after it. */
-  #last: Position = ZERO;
   readonly stats = { appended: 0, batches: 0, retries: 0 };
 
   /** `onFailure`: the log refused the leader's appends (another leader, or it is behind the log). */
   constructor(hub: InformerHub, log: ChangeLog, leadership: Leadership, streamLog: StreamLog, onFailure: (failure: RecorderFailure) => void, observer: ReplicationObserver = UNOBSERVED) {
     this.#observer = observer;
-    this.#hub = hub;
     this.#log = log;
     this.#leadership = leadership;
     this.#streamLog = streamLog.child({ component: 'log-recorder' });
     this.#onFailure = onFailure;
-    this.#last = hub.clock.now;
-    this.#subscriptions.push(
-      hub.changes$.subscribe((change) => {
-        const resourceVersion = hub.reflector(change.resource)?.resourceVersion ?? String(change.position.rv);
-        this.#queue({ kind: 'change', position: change.position, resource: change.resource, type: change.type, object: change.object, resourceVersion, recordedAt: Date.now() });
-      }),
-      hub.progress$.subscribe((progress) => {
-        const resourceVersion = hub.reflector(progress.resource)?.resourceVersion ?? '';
-        this.#queue({ kind: 'progress', position: this.#positionAfterLast(progress.position), resource: progress.resource, state: progress.state satisfies ProgressState, resourceVersion });
-      }),
-      hub.informers$.subscribe((resources: ResourceType[]) => {
-        this.#queue({ kind: 'informers', position: this.#positionAfterLast(hub.clock.now), resources });
-      }),
-    );
+    const entries = hubEntries(hub, (entry) => this.#queue(entry));
+    this.#subscriptions.push(...entries.subscriptions);
+    this.#mark = entries.mark;
+    this.#hub = hub;
   }
 
-  /** Entries that do not move the clock take the next seq, so positions and log order stay one. */
-  #positionAfterLast(position: Position): Position {
-    return comparePositions(position, this.#last) > 0 ? position : this.#hub.clock.next(this.#hub.clock.now.rv);
+  /** Moves the log forward to `position` (above positions handed out elsewhere) with an entry there. */
+  moveAbove(position: Position): void {
+    this.#hub.clock.adopt(position);
+    this.#mark();
   }
 
   #queue(entry: LogEntry): void {
     if (this.#stopped) return;
-    this.#last = entry.position;
     this.#pending.push(entry);
     this.#queuedAt.push(performance.now());
     if (!this.#flushing) {

@@ -11,7 +11,8 @@ import { Subject, type Observable } from 'rxjs';
 import type { ChangeEntry, ChangeLog, LogEntry, ProgressEntry } from './change-log.ts';
 import type { Change } from './informer-hub.ts';
 import { objectKey, type KubeObject } from './kube-object.ts';
-import { comparePositions, EventClock, formatPosition, ZERO, type Position } from './position.ts';
+import { performance } from 'node:perf_hooks';
+import { comparePositions, EventClock, formatPosition, localTagOf, ZERO, type Position } from './position.ts';
 import type { StreamLog } from './ports.ts';
 import type { ReflectorEvent, ReflectorState } from './reflector.ts';
 import { findStart } from './replica-start.ts';
@@ -114,6 +115,8 @@ export class ReplicaStore implements TypeStore {
 }
 
 const RETRY_MS = 1_000;
+const READ_PAGE = 1_000;
+const MAX_UNREAD_STRETCHES = 16;
 const MAX_RETRY_MS = 30_000;
 
 export class LogReplica {
@@ -129,6 +132,12 @@ export class LogReplica {
   #running: Promise<void> | undefined;
   /** The snapshot this replica last loaded (at start, or after a gap). */
   loaded: SnapshotSummary | undefined;
+  /** Since when (performance.now()) reading the log has failed without a success in between. */
+  #failingSince: number | undefined;
+  /** The tags of this replica's local periods (position.ts): it alone can serve their positions. */
+  readonly #ownTags = new Set<number>();
+  /** Stretches of the log this replica did not read entry by entry (a local period, then one difference). */
+  readonly #unread: { after: Position; through: Position | undefined }[] = [];
   /** `applied`: log entries read (snapshots not counted); `loads`: snapshots loaded; `gaps`: tails that found the log trimmed past this replica. */
   readonly stats = { applied: 0, loads: 0, gaps: 0 };
 
@@ -182,13 +191,15 @@ export class LogReplica {
     while (!signal.aborted) {
       let gap: Position | undefined;
       for await (const event of this.#log.tail(this.#position, signal)) {
+        if (event.kind === 'entries' || event.kind === 'idle') this.#failingSince = undefined;
         if (event.kind === 'entries') {
           this.stats.applied += event.entries.length;
           for (const entry of event.entries) this.apply(entry);
         } else if (event.kind === 'error') {
+          this.#failingSince ??= performance.now();
           this.#observer.logError('tail');
           this.#streamLog.warn({ err: event.error.message, position: formatPosition(this.#position) }, 'reading the change log failed; retrying');
-        } else {
+        } else if (event.kind === 'gap') {
           gap = event.trimmedThrough;
         }
       }
@@ -202,6 +213,83 @@ export class LogReplica {
       }
       this.#streamLog.warn(fields, 'the change log was trimmed past this replica\'s position: loading the newest snapshot; views get the difference at its position, and a watcher between the two positions gets that difference, not the individual events');
       if (!(await this.#startFromSnapshot(snapshots, 'gap', signal))) return;
+    }
+  }
+
+  /** How long reading the log has been failing (0 while it answers). */
+  get failingForMs(): number {
+    return this.#failingSince === undefined ? 0 : performance.now() - this.#failingSince;
+  }
+
+  /** Stops following the log, keeping its state (a degraded replica feeds it from its own informers). */
+  async suspend(): Promise<void> {
+    this.#abort?.abort();
+    await this.#running;
+    this.#running = undefined;
+    this.#abort = undefined;
+    this.#failingSince = undefined;
+  }
+
+  /** Follows the log again, after its position. */
+  resume(): void {
+    this.start(this.#position);
+  }
+
+  /** A local period begins at the replica's position: its positions carry `tag`, and the log after here goes unread. */
+  beginLocal(tag: number): void {
+    this.#ownTags.add(tag);
+    this.#unread.push({ after: this.#position, through: undefined });
+    if (this.#unread.length > MAX_UNREAD_STRETCHES) this.#unread.shift();
+  }
+
+  /** The local period ended: the replica took the log's state at `through` in one step. */
+  endLocal(through: Position): void {
+    const open = this.#unread[this.#unread.length - 1];
+    if (open && open.through === undefined) open.through = through;
+  }
+
+  /**
+   * Whether this replica can serve exactly from `position` on: an upstream revision (it means the same
+   * everywhere), a position of the log that it read entry by entry, or one it handed out itself in a
+   * local period. Anything else is answered 410 (the client relists), never with events taken for the
+   * ones after it.
+   */
+  servable(position: Position): boolean {
+    const tag = localTagOf(position);
+    if (tag !== undefined) return this.#ownTags.has(tag);
+    if (position.seq === 0) return true;
+    return !this.#unread.some((s) => comparePositions(position, s.after) > 0 && (s.through === undefined || comparePositions(position, s.through) < 0));
+  }
+
+  /**
+   * Moves to `position`, above every position the replica handed out, without a change: a leader that
+   * starts the log again there (ChangeLog.reseed) from its own state.
+   */
+  jumpTo(position: Position): void {
+    if (comparePositions(position, this.#position) <= 0) throw new Error(`cannot jump back from ${formatPosition(this.#position)} to ${formatPosition(position)}`);
+    this.#position = position;
+    this.clock.adopt(position);
+    this.endLocal(position);
+  }
+
+  /**
+   * Reads the log's state as of its top into this (fresh, unstarted) replica: the newest snapshot, then
+   * the log after it. For a replica rejoining the log, which compares it with its own.
+   */
+  async readToTop(): Promise<{ ok: true } | { ok: false; error: Error }> {
+    if (!this.#snapshots) return { ok: false, error: new Error('no snapshot store') };
+    const found = await findStart(this.#log, this.#snapshots);
+    if (!found.ok) return found;
+    if (found.start.kind === 'snapshot') this.restore(found.start.snapshot);
+    else {
+      this.#position = found.start.after;
+      this.clock.adopt(found.start.after);
+    }
+    for (;;) {
+      const read = await this.#log.read(this.#position, READ_PAGE);
+      if (!read.ok) return { ok: false, error: read.reason === 'trimmed' ? new Error(`the log was trimmed through ${formatPosition(read.trimmedThrough)} while being read`) : read.error };
+      if (read.entries.length === 0) return { ok: true };
+      for (const entry of read.entries) this.apply(entry);
     }
   }
 

@@ -23,6 +23,7 @@ export class MemoryChangeLog implements ChangeLog {
   #held: Held[] = [];
   #top: Position | undefined;
   #trimmedThrough: Position | undefined;
+  #floor: Position | undefined;
   readonly #appended = new Set<() => void>();
 
   constructor(options: MemoryChangeLogOptions) {
@@ -73,7 +74,20 @@ export class MemoryChangeLog implements ChangeLog {
   }
 
   async bounds(): Promise<{ ok: true; bounds: LogBounds }> {
-    return { ok: true, bounds: { first: this.#held[0]?.entry.position, last: this.#held[this.#held.length - 1]?.entry.position, top: this.#top, trimmedThrough: this.#trimmedThrough } };
+    return { ok: true, bounds: { first: this.#held[0]?.entry.position, last: this.#held[this.#held.length - 1]?.entry.position, top: this.#top, trimmedThrough: this.#trimmedThrough, floor: this.#floor } };
+  }
+
+  async reseed(token: LeaderToken, through: Position): Promise<{ ok: true } | { ok: false; reason: 'deposed'; detail: string }> {
+    const deposed = this.#deposed(token);
+    if (deposed) return deposed;
+    this.#held = this.#held.filter((held) => comparePositions(held.entry.position, through) > 0);
+    if (!this.#trimmedThrough || comparePositions(this.#trimmedThrough, through) < 0) this.#trimmedThrough = through;
+    return { ok: true };
+  }
+
+  async raiseFloor(position: Position): Promise<{ ok: true; floor: Position }> {
+    if (!this.#floor || comparePositions(this.#floor, position) < 0) this.#floor = position;
+    return { ok: true, floor: this.#floor };
   }
 
   async trim(token: LeaderToken, request: TrimRequest): Promise<TrimResult> {

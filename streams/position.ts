@@ -21,13 +21,39 @@ export function formatPosition(p: Position): string {
 
 /** Parses a resourceVersion; undefined when it is not one the proxy could have handed out. */
 export function parsePosition(text: string): Position | undefined {
-  const m = /^(\d{1,16})(?:\.(\d{1,9}))?$/.exec(text);
+  const m = /^(\d{1,16})(?:\.(\d{1,16}))?$/.exec(text);
   if (!m) return undefined;
   return { rv: Number(m[1]), seq: Number(m[2] ?? 0) };
 }
 
 export function comparePositions(a: Position, b: Position): number {
   return a.rv !== b.rv ? a.rv - b.rv : a.seq - b.seq;
+}
+
+/**
+ * Positions a replica hands out on its own while it cannot reach the shared change log (degraded). An
+ * event that takes its own upstream revision keeps it (`"1234"`: a revision means the same on every
+ * replica); one placed after the clock (`"1240.3"`) depends on the order this replica received its
+ * watches in, so its seq carries a random tag of the period in multiples of LOCAL_SEQ_UNIT (a log's seqs
+ * stay far below it): no other replica, nor this one once back on the log, takes it for a position of
+ * the log. Order is kept within the period.
+ */
+export const LOCAL_SEQ_UNIT = 2 ** 24;
+const MAX_LOCAL_TAG = 2 ** 28;
+
+export function randomLocalTag(): number {
+  return 1 + Math.floor(Math.random() * (MAX_LOCAL_TAG - 1));
+}
+
+export function localPosition(position: Position, tag: number): Position {
+  if (position.seq === 0) return position;
+  if (position.seq >= LOCAL_SEQ_UNIT) throw new Error(`position ${formatPosition(position)} has no room for a local tag`);
+  return { rv: position.rv, seq: tag * LOCAL_SEQ_UNIT + position.seq };
+}
+
+/** The tag of the local period that handed `position` out; undefined for a position of the log. */
+export function localTagOf(position: Position): number | undefined {
+  return position.seq >= LOCAL_SEQ_UNIT ? Math.floor(position.seq / LOCAL_SEQ_UNIT) : undefined;
 }
 
 /** Assigns positions to processed events in processing order. */
@@ -61,6 +87,15 @@ export class EventClock {
    */
   adopt(position: Position): void {
     if (comparePositions(position, this.#now) <= 0) return;
+    this.#now = position;
+    this.#release();
+  }
+
+  /**
+   * Moves the clock to `position`, backwards too: a replica leaving a local period takes the log's
+   * position again (every resourceVersion of the period is refused from then on).
+   */
+  reset(position: Position): void {
     this.#now = position;
     this.#release();
   }

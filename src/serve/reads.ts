@@ -77,6 +77,16 @@ export interface ListStart {
   caller: string;
   /** Extends the view's history back to a resourceVersion from before it (Projections.extendHistory). */
   extendHistory: (position: Position) => boolean;
+  /** Whether the proxy can serve exactly from a position (a replica: not another's local one). */
+  servable: (position: Position) => boolean;
+}
+
+const TOO_OLD_FOR_LIST = 'The resourceVersion for the provided list is too old.';
+
+/** A resourceVersion the proxy could have handed out, but cannot serve exactly from here. */
+function unservable(resourceVersion: string, servable: (position: Position) => boolean): Position | undefined {
+  const position = parsePosition(resourceVersion);
+  return position && !servable(position) ? position : undefined;
 }
 
 /**
@@ -87,10 +97,11 @@ export interface ListStart {
 export async function serveList(res: ServerResponse, start: ListStart): Promise<number> {
   const { target, options, clock, snapshots, caller } = start;
   const { view, type, apiVersion, printer } = target;
+  if (unservable(options.resourceVersion, start.servable)) throw new StatusError(410, 'Expired', TOO_OLD_FOR_LIST);
   const requested = await awaitPosition(options.resourceVersion, clock);
   let position = clock.now;
   if (options.resourceVersionMatch === 'Exact' && requested) {
-    if (!unchangedSince(view, requested, start.extendHistory)) throw new StatusError(410, 'Expired', 'The resourceVersion for the provided list is too old.');
+    if (!unchangedSince(view, requested, start.extendHistory)) throw new StatusError(410, 'Expired', TOO_OLD_FOR_LIST);
     position = requested;
   }
   const resourceVersion = formatPosition(position);
@@ -150,6 +161,8 @@ export interface WatchStart {
   follow: (follower: ViewFollower) => Following;
   /** Extends the view's history back to a resourceVersion from before it (Projections.extendHistory). */
   extendHistory: (position: Position) => boolean;
+  /** Whether the proxy can serve exactly from a position (a replica: not another's local one). */
+  servable: (position: Position) => boolean;
   hub: WatchHub;
   clock: EventClock;
 }
@@ -160,7 +173,8 @@ export interface WatchStart {
  */
 export async function startWatch(start: WatchStart): Promise<Watcher> {
   const { target, options, hub, clock } = start;
-  const requested = await awaitPosition(options.resourceVersion, clock);
+  const elsewhere = unservable(options.resourceVersion, start.servable);
+  const requested = elsewhere ?? (await awaitPosition(options.resourceVersion, clock));
   const sink = await start.accept();
   const timeoutMs = options.timeoutSeconds !== undefined && options.timeoutSeconds > 0 ? options.timeoutSeconds * 1000 : WATCH_DEFAULT_TIMEOUT_S * 1000 * (1 + Math.random());
   const watcher = new Watcher(
@@ -182,6 +196,8 @@ export async function startWatch(start: WatchStart): Promise<Watcher> {
   hub.add(watcher);
   if (options.sendInitialEvents === true || requested === undefined) {
     watcher.startWithInitialEvents(options.sendInitialEvents === true && options.allowWatchBookmarks, clock.now);
+  } else if (elsewhere) {
+    watcher.expire(`too old resource version: ${options.resourceVersion} (not one this replica can resume from)`);
   } else {
     start.extendHistory(requested);
     watcher.startFrom(requested);

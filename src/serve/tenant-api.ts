@@ -36,6 +36,8 @@ import { WriteFence } from './write-fence.ts';
 
 export interface TenantApiDependencies {
   clock: EventClock;
+  /** Whether a resourceVersion can be served exactly here (a replica cannot serve another's local ones). */
+  servable: (position: Position) => boolean;
   projections: Projections;
   directory: TenantDirectory;
   served: ServedTypes;
@@ -188,13 +190,14 @@ export class TenantApi {
       return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
     }
     const extendHistory = (position: Position) => this.#deps.projections.extendHistory(view, position);
-    if (info.verb === 'list') return serveList(res, { target, options, clock: this.#deps.clock, snapshots: this.#snapshots, caller: identityKey(identity), extendHistory });
+    const servable = this.#deps.servable;
+    if (info.verb === 'list') return serveList(res, { target, options, clock: this.#deps.clock, snapshots: this.#snapshots, caller: identityKey(identity), extendHistory, servable });
     const accept = () => {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
       res.flushHeaders();
       return new HttpWatchSink(res);
     };
-    const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory, hub: this.watchHub, clock: this.#deps.clock });
+    const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory, servable, hub: this.watchHub, clock: this.#deps.clock });
     await new Promise<void>((resolve) => (watcher.closed ? resolve() : res.once('close', () => resolve())));
     watcher.close();
     return 200;
@@ -219,7 +222,7 @@ export class TenantApi {
     const view = this.#deps.projections.view(target.scope);
     const readTarget: ReadTarget = { type: target.type, apiVersion: groupVersion({ group: target.type.group, version: info.apiVersion }), view, printer: undefined, includeObject: 'Metadata' };
     const accept = async () => new WebSocketWatchSink(await this.#webSockets.accept(req, socket, head));
-    await startWatch({ target: readTarget, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory: (p) => this.#deps.projections.extendHistory(view, p), hub: this.watchHub, clock: this.#deps.clock });
+    await startWatch({ target: readTarget, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory: (p) => this.#deps.projections.extendHistory(view, p), servable: this.#deps.servable, hub: this.watchHub, clock: this.#deps.clock });
     return true;
   }
 

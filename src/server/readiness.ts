@@ -7,6 +7,8 @@ export interface ReadinessCheck {
   ok: boolean;
   /** Why it fails (upstream answer, state). */
   reason: string;
+  /** Shown beside a passing check in the verbose answer (a degraded replica says so, and stays ready). */
+  note?: string;
 }
 
 export interface ReadinessAnswer {
@@ -16,7 +18,7 @@ export interface ReadinessAnswer {
 
 export function readinessAnswer(checks: readonly ReadinessCheck[], options: { verbose: boolean; showReasons: boolean }): ReadinessAnswer {
   const failed = checks.filter((c) => !c.ok);
-  const line = (c: ReadinessCheck) => (c.ok ? `[+]${c.name} ok` : `[-]${c.name} failed: ${options.showReasons ? c.reason || 'not ready' : 'reason withheld'}`);
+  const line = (c: ReadinessCheck) => (c.ok ? `[+]${c.name} ok${c.note ? ` (${c.note})` : ''}` : `[-]${c.name} failed: ${options.showReasons ? c.reason || 'not ready' : 'reason withheld'}`);
   if (failed.length === 0) return { code: 200, body: options.verbose ? `${checks.map(line).join('\n')}\nreadyz check passed\n` : 'ok' };
   const shown = options.verbose ? checks : options.showReasons ? failed : [];
   return { code: 503, body: `${[...shown.map(line), 'readyz check failed'].join('\n')}\n` };

@@ -39,8 +39,10 @@ export function connectRedis(config: Config, log: Logger): Redis {
   return redis;
 }
 
-export function replicationThrough(redis: Redis, config: Config, log: Logger): { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore } {
+export function replicationThrough(redis: Redis, config: Config, log: Logger): { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore; degradeAfterMs: number } {
   return {
+    // As long as a dead leader may hold up the upstream watches.
+    degradeAfterMs: config.leaseTtlMs,
     log: new RedisChangeLog(redis, { keyPrefix: config.redisKeyPrefix }),
     snapshots: new RedisSnapshots(redis, { keyPrefix: config.redisKeyPrefix }),
     lease: new RedisLease(redis, { replicaId: replicaIdOf(config), ttlMs: config.leaseTtlMs, keyPrefix: config.redisKeyPrefix, log }),

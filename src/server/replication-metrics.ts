@@ -5,7 +5,7 @@ import type { ReplicationObserver } from '../../streams/replication-observer.ts'
 const LAG_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface ReplicaObserver extends ReplicationObserver {
-  roleChanged(role: 'leader' | 'follower'): void;
+  roleChanged(role: 'leader' | 'follower' | 'degraded'): void;
 }
 
 export function replicationMetrics(registry: Registry): ReplicaObserver {
@@ -14,7 +14,7 @@ export function replicationMetrics(registry: Registry): ReplicaObserver {
   const appendedEntries = new Counter({ name: 'tenant_proxy_log_appended_entries_total', help: 'Leader: entries appended to the change log', registers });
   const tailLag = new Histogram({ name: 'tenant_proxy_log_tail_lag_seconds', help: 'Every replica: time from the leader recording a change to this replica applying it (two hosts\' clocks: approximate)', buckets: LAG_BUCKETS, registers });
   const errors = new Counter({ name: 'tenant_proxy_redis_errors_total', help: 'Change log operations that failed (Redis unreachable, slow or refusing), by operation', labelNames: ['operation'] as const, registers });
-  const roleChanges = new Counter({ name: 'tenant_proxy_replica_role_changes_total', help: 'Times this replica became leader or follower', labelNames: ['role'] as const, registers });
+  const roleChanges = new Counter({ name: 'tenant_proxy_replica_role_changes_total', help: 'Times this replica became leader, follower or degraded', labelNames: ['role'] as const, registers });
   return {
     appended(entries, seconds) {
       appendSeconds.observe(seconds);

@@ -4,13 +4,22 @@
 // from its type's objects and upstream resourceVersion there, so a new leader watches on where the
 // last one stopped instead of listing everything again. The leader also writes snapshots of its replica
 // and trims the log (keeping the watch history and everything after the oldest snapshot kept).
+//
+// A replica that cannot read the log for --lease-ttl is degraded: it runs its own upstream informers
+// (from its stores' resourceVersions, so its watchers go on exactly) and hands out local positions
+// (position.ts) that no other replica serves. Once Redis answers it rejoins: as a follower when the log
+// has moved past it (its views get the difference from the log's state, at the log's position), or as
+// the leader, which starts the log again above every position it handed out (ChangeLog.reseed: every
+// follower behind that reloads the snapshot written there). The same start-again covers a log that lost
+// its tail (FLUSHALL, a Redis restarted empty, a failover that dropped acknowledged writes).
 import type { ChangeLog } from '../../streams/change-log.ts';
 import type { InformerHub } from '../../streams/informer-hub.ts';
 import type { Leadership, Role } from '../../streams/leadership.ts';
 import { LogRecorder, type RecorderFailure } from '../../streams/log-recorder.ts';
-import type { LogReplica } from '../../streams/log-replica.ts';
+import { LogReplica } from '../../streams/log-replica.ts';
 import { LogTrimmer } from '../../streams/log-trimmer.ts';
-import { comparePositions, formatPosition } from '../../streams/position.ts';
+import { LocalRecorder } from '../../streams/local-recorder.ts';
+import { comparePositions, formatPosition, randomLocalTag, ZERO, type Position } from '../../streams/position.ts';
 import type { SnapshotStore } from '../../streams/snapshot-store.ts';
 import { SnapshotWriter, snapshotPolicyFor } from '../../streams/snapshot-writer.ts';
 import type { Logger } from '../basics/log.ts';
@@ -24,13 +33,29 @@ export interface LeaseControl extends Leadership {
   stop(): Promise<void>;
 }
 
-export type ReplicaRole = 'leader' | 'follower';
+export type ReplicaRole = 'leader' | 'follower' | 'degraded';
 
-/** What the leader keeps up besides the log: snapshots, and the log's length. */
-export interface LogUpkeep {
+export const REPLICA_ROLES: readonly ReplicaRole[] = ['leader', 'follower', 'degraded'];
+
+/** How often a replica checks its reading of the log (degrade), Redis (rejoin) and the log's floor (leader). */
+const CHECK_INTERVAL_MS = 1_000;
+/** A probe of Redis that takes longer than this counts as unanswered (a stopped server never answers). */
+const PROBE_TIMEOUT_MS = 2_000;
+
+export interface ReplicatorOptions {
+  /** Where replicas start from, and what the leader writes: snapshots. */
   snapshots: SnapshotStore;
   /** --watch-history: the log keeps at least this much; snapshots come every half of it (see snapshotPolicyFor). */
   watchHistoryMs: number;
+  /** A replica that cannot read the log this long runs on its own (degraded). */
+  degradeAfterMs: number;
+  observer?: ReplicaObserver;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class Replicator {
@@ -39,63 +64,143 @@ export class Replicator {
   readonly #log: ChangeLog;
   readonly #lease: LeaseControl;
   readonly #logger: Logger;
+  readonly #options: ReplicatorOptions;
   #recorder: LogRecorder | undefined;
+  /** While degraded: what the replica's own informers record, at positions of this tag. */
+  #local: { tag: number; recorder: LocalRecorder; since: number } | undefined;
   #role: ReplicaRole = 'follower';
   /** Bumped on every role change: a leader setup that awaited across one gives up. */
   #generation = 0;
   #unsubscribe: (() => void) | undefined;
+  #checks: NodeJS.Timeout | undefined;
+  /** A check (degrade, rejoin, floor) is running: the next tick skips. */
+  #checking = false;
   readonly #observer: ReplicaObserver | undefined;
   /** Run while leading. */
-  readonly snapshotWriter: SnapshotWriter | undefined;
-  readonly logTrimmer: LogTrimmer | undefined;
+  readonly snapshotWriter: SnapshotWriter;
+  readonly logTrimmer: LogTrimmer;
 
-  constructor(hub: InformerHub, replica: LogReplica, log: ChangeLog, lease: LeaseControl, logger: Logger, upkeep?: LogUpkeep, observer?: ReplicaObserver) {
-    this.#observer = observer;
+  constructor(hub: InformerHub, replica: LogReplica, log: ChangeLog, lease: LeaseControl, logger: Logger, options: ReplicatorOptions) {
+    this.#observer = options.observer;
+    this.#options = options;
     this.#hub = hub;
     this.#replica = replica;
     this.#log = log;
     this.#lease = lease;
     this.#logger = logger.child({ component: 'replicator' });
-    if (upkeep) {
-      const policy = snapshotPolicyFor(upkeep.watchHistoryMs);
-      this.snapshotWriter = new SnapshotWriter(replica, upkeep.snapshots, lease, logger, policy);
-      this.logTrimmer = new LogTrimmer(log, upkeep.snapshots, lease, logger, { keepMs: upkeep.watchHistoryMs, everyMs: policy.intervalMs });
-    }
+    const policy = snapshotPolicyFor(options.watchHistoryMs);
+    this.snapshotWriter = new SnapshotWriter(replica, options.snapshots, lease, logger, policy);
+    this.logTrimmer = new LogTrimmer(log, options.snapshots, lease, logger, { keepMs: options.watchHistoryMs, everyMs: policy.intervalMs });
   }
 
   get role(): ReplicaRole {
     return this.#role;
   }
 
+  /** While degraded: since when (epoch ms). */
+  get degradedSince(): number | undefined {
+    return this.#local?.since;
+  }
+
   start(): void {
     this.#replica.start();
     this.#unsubscribe = this.#lease.onChange((role) => void this.#onRole(role));
     this.#lease.start();
+    this.#checks = setInterval(() => void this.#check(), CHECK_INTERVAL_MS);
+    this.#checks.unref();
+  }
+
+  async #check(): Promise<void> {
+    if (this.#checking) return;
+    this.#checking = true;
+    try {
+      if (this.#role === 'degraded') await this.#tryRejoin();
+      else if (this.#replica.failingForMs >= this.#options.degradeAfterMs) await this.#degrade();
+      else if (this.#role === 'leader') await this.#keepAboveFloor();
+    } finally {
+      this.#checking = false;
+    }
   }
 
   async #onRole(role: Role): Promise<void> {
     const generation = ++this.#generation;
     if (role.role !== 'leader') {
-      this.#stopLeading(`follower: ${role.reason}`);
+      if (this.#role === 'leader') this.#stopLeading(`follower: ${role.reason}`);
       return;
     }
     await this.#lead(generation);
   }
 
   async #lead(generation: number): Promise<void> {
-    const bounds = await this.#log.bounds();
+    let bounds = await this.#log.bounds();
     if (!bounds.ok) {
       this.#logger.warn({ err: bounds.error.message }, 'leading, but the change log cannot be read: not recording until it can');
       return;
     }
-    const top = bounds.bounds.top;
-    if (top && !(await this.#replica.clock.waitFor(top, CATCH_UP_MS))) {
+    if (this.#role === 'degraded' && bounds.bounds.top && comparePositions(bounds.bounds.top, this.#replica.position) > 0) {
+      // Another leader recorded while this replica ran on its own: take the log's state first.
+      if (!(await this.#rejoin(bounds.bounds.top))) return;
+      bounds = await this.#log.bounds();
+      if (!bounds.ok) return;
+    }
+    if (generation !== this.#generation) return;
+    const { top, floor } = bounds.bounds;
+    // The log lacks this replica's state: it lost its tail, or this replica ran on its own.
+    const lost = comparePositions(this.#replica.position, ZERO) > 0 && (!top || comparePositions(top, this.#replica.position) < 0);
+    if (!lost && top && !(await this.#replica.clock.waitFor(top, CATCH_UP_MS))) {
       this.#logger.warn({ top: formatPosition(top), at: formatPosition(this.#replica.position) }, 'leading, but this replica has not read the change log up to its top: not recording');
       return;
     }
     if (generation !== this.#generation) return;
-    const from = top && comparePositions(top, this.#replica.clock.now) > 0 ? top : this.#replica.clock.now;
-    this.#hub.clock.adopt(from);
+    const degraded = this.#local !== undefined;
+    let seeded = 0;
+    if (this.#local) {
+      // The informers run already, and the replica holds exactly what they saw.
+      this.#local.recorder.stop();
+    } else {
+      this.#hub.clock.adopt(top && comparePositions(top, this.#replica.clock.now) > 0 ? top : this.#replica.clock.now);
+      seeded = this.#seedInformers();
+    }
+    if (lost) {
+      const restart = { rv: Math.max(top?.rv ?? 0, floor?.rv ?? 0, this.#replica.clock.now.rv, this.#hub.clock.now.rv) + 1, seq: 0 };
+      if (!(await this.#startLogAgain(restart, top))) {
+        if (this.#local) this.#local.recorder = new LocalRecorder(this.#hub, this.#replica, this.#local.tag);
+        return;
+      }
+    }
+    this.#local = undefined;
+    this.#recorder = new LogRecorder(this.#hub, this.#log, this.#lease, this.#logger, (failure) => this.#onRecorderFailure(failure), this.#observer);
+    this.#setRole('leader');
+    this.#hub.setRunning(true);
+    if (degraded || lost) this.#replica.resume();
+    this.snapshotWriter.start();
+    this.logTrimmer.start();
+    this.#logger.info({ from: formatPosition(this.#hub.clock.now), seeded, startedAgain: lost, wasDegraded: degraded }, 'leading: running the upstream informers, recording into the change log');
+  }
+
+  /**
+   * Starts the log again at `position` from this replica's state: the replica moves there, a snapshot of
+   * it is written, then the log is marked trimmed through it (followers behind reload that snapshot).
+   */
+  async #startLogAgain(position: Position, top: Position | undefined): Promise<boolean> {
+    const token = this.#lease.token();
+    if (!token) return false;
+    await this.#replica.suspend();
+    this.#replica.jumpTo(position);
+    this.#hub.clock.adopt(position);
+    const written = await this.snapshotWriter.write();
+    const reseeded = written ? await this.#log.reseed(token, position) : undefined;
+    if (!written || !reseeded?.ok) {
+      const why = !written ? 'the snapshot could not be written' : reseeded && !reseeded.ok ? (reseeded.reason === 'deposed' ? reseeded.detail : reseeded.error.message) : '';
+      this.#logger.warn({ at: formatPosition(position), why }, 'the change log lacks this replica\'s state, and starting it again failed: not leading');
+      this.#replica.resume();
+      return false;
+    }
+    this.#logger.warn({ at: formatPosition(position), top: top ? formatPosition(top) : 'none' }, 'the change log lacked this replica\'s state (it lost entries, or this replica ran on its own): started it again from a snapshot of this replica; followers behind reload it');
+    return true;
+  }
+
+  #seedInformers(): number {
     let seeded = 0;
     for (const reflector of this.#hub.reflectors()) {
       const store = this.#replica.store(reflector.type);
@@ -103,13 +208,70 @@ export class Replicator {
       reflector.seed(store.list(), store.resourceVersion);
       seeded++;
     }
-    this.#recorder = new LogRecorder(this.#hub, this.#log, this.#lease, this.#logger, (failure) => this.#onRecorderFailure(failure), this.#observer);
-    this.#role = 'leader';
-    this.#observer?.roleChanged('leader');
+    return seeded;
+  }
+
+  /** Reading the log has failed for too long: run the upstream informers here, recording locally. */
+  async #degrade(): Promise<void> {
+    const wasLeader = this.#role === 'leader';
+    this.#stopLeading('Redis does not answer', true);
+    await this.#replica.suspend();
+    const tag = randomLocalTag();
+    this.#replica.beginLocal(tag);
+    this.#hub.clock.adopt(this.#replica.clock.now);
+    const seeded = this.#seedInformers();
+    this.#local = { tag, recorder: new LocalRecorder(this.#hub, this.#replica, tag), since: Date.now() };
+    this.#setRole('degraded');
     this.#hub.setRunning(true);
-    this.snapshotWriter?.start();
-    this.logTrimmer?.start();
-    this.#logger.info({ from: formatPosition(from), seeded }, 'leading: running the upstream informers, recording into the change log');
+    this.#logger.warn({ at: formatPosition(this.#replica.position), failingForMs: Math.round(this.#replica.failingForMs), wasLeader, seeded }, 'degraded: the change log cannot be read; running this replica\'s own upstream informers until Redis answers (resourceVersions handed out meanwhile are resumable on this replica only)');
+  }
+
+  /** While degraded: once Redis answers and the log has moved past this replica, follow it again. */
+  async #tryRejoin(): Promise<void> {
+    const bounds = await withTimeout(this.#log.bounds(), PROBE_TIMEOUT_MS);
+    if (!bounds?.ok) return;
+    // Whoever leads appends above every position handed out here (#keepAboveFloor).
+    const raised = await withTimeout(this.#log.raiseFloor(this.#replica.clock.now), PROBE_TIMEOUT_MS);
+    if (!raised?.ok) return;
+    const { top } = bounds.bounds;
+    if (!top || comparePositions(top, this.#replica.position) <= 0) return;
+    if (this.#role === 'degraded') await this.#rejoin(top);
+  }
+
+  /** Takes the log's state (at a position past this replica's) and follows the log again. */
+  async #rejoin(top: Position): Promise<boolean> {
+    const local = this.#local;
+    if (!local) return true;
+    const shadow = new LogReplica(this.#log, this.#logger, this.#options.snapshots);
+    try {
+      const read = await shadow.readToTop();
+      if (!read.ok || comparePositions(shadow.position, this.#replica.position) <= 0 || this.#local !== local) return false;
+      local.recorder.stop();
+      this.#hub.setRunning(false);
+      const from = this.#replica.position;
+      this.#replica.restore(shadow.snapshot());
+      this.#replica.endLocal(shadow.position);
+      this.#local = undefined;
+      this.#replica.resume();
+      this.#setRole('follower');
+      this.#logger.info({ from: formatPosition(from), at: formatPosition(shadow.position), top: formatPosition(top), degradedForMs: Date.now() - local.since }, 'Redis answers again: following the change log (views got the difference from its state)');
+      return true;
+    } finally {
+      await shadow.stop();
+    }
+  }
+
+  /**
+   * Leader: a degraded replica handed out positions up to the floor, and rejoins once the log's top is
+   * past them: the log goes on above them at once (with an entry), not at the next upstream change.
+   */
+  async #keepAboveFloor(): Promise<void> {
+    const bounds = await withTimeout(this.#log.bounds(), PROBE_TIMEOUT_MS);
+    if (!bounds?.ok || !this.#recorder) return;
+    const { floor, top } = bounds.bounds;
+    if (!floor || (top && comparePositions(top, floor) > 0)) return;
+    this.#recorder.moveAbove({ rv: floor.rv + 1, seq: 0 });
+    this.#logger.info({ floor: formatPosition(floor), at: formatPosition(this.#hub.clock.now) }, 'moved the change log above the positions a degraded replica handed out');
   }
 
   #onRecorderFailure(failure: RecorderFailure): void {
@@ -119,24 +281,31 @@ export class Replicator {
     if (failure.reason === 'behind' && this.#lease.token()) void this.#lead(++this.#generation);
   }
 
-  #stopLeading(reason: string): void {
-    this.snapshotWriter?.stop();
-    this.logTrimmer?.stop();
+  #setRole(role: ReplicaRole): void {
+    if (role === this.#role) return;
+    this.#role = role;
+    this.#observer?.roleChanged(role);
+  }
+
+  #stopLeading(reason: string, quiet = false): void {
+    this.snapshotWriter.stop();
+    this.logTrimmer.stop();
     this.#recorder?.stop();
     this.#recorder = undefined;
     const wasLeader = this.#role === 'leader';
-    this.#role = 'follower';
     this.#hub.setRunning(false);
-    if (wasLeader) this.#observer?.roleChanged('follower');
-    if (wasLeader) this.#logger.warn({ reason }, 'no longer leading: upstream informers stopped');
-    else this.#logger.info({ reason }, 'following the change log');
+    if (!wasLeader) return;
+    this.#setRole('follower');
+    if (!quiet) this.#logger.warn({ reason }, 'no longer leading: upstream informers stopped');
   }
 
   async stop(): Promise<void> {
+    if (this.#checks) clearInterval(this.#checks);
     this.#unsubscribe?.();
-    this.snapshotWriter?.stop();
-    this.logTrimmer?.stop();
+    this.snapshotWriter.stop();
+    this.logTrimmer.stop();
     this.#recorder?.stop();
+    this.#local?.recorder.stop();
     await this.#lease.stop();
     await this.#replica.stop();
   }

@@ -10,7 +10,7 @@ import type { EventClock } from '../../streams/position.ts';
 import type { Reflector } from '../../streams/reflector.ts';
 import type { TypeStore } from '../../streams/type-store.ts';
 import { replicationMetrics } from './replication-metrics.ts';
-import { Replicator, type LeaseControl } from './replicator.ts';
+import { REPLICA_ROLES, Replicator, type LeaseControl } from './replicator.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../../streams/resource-type.ts';
 import type { ReadinessCheck } from './readiness.ts';
@@ -43,7 +43,7 @@ export interface EngineOptions {
   /** See TenantApiDependencies. */
   clientIdleTimeoutMs: number;
   /** Replicas through a shared change log (--redis); without it the process is its own leader. */
-  replication?: { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore };
+  replication?: { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore; degradeAfterMs: number };
 }
 
 /** Where the views, the readiness gate and the writes read the cluster's state from. */
@@ -83,7 +83,7 @@ export class TenantEngine {
       const observer = registry ? replicationMetrics(registry) : undefined;
       const replica = new LogReplica(replication.log, log, replication.snapshots, observer);
       this.replica = replica;
-      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log, { snapshots: replication.snapshots, watchHistoryMs }, observer);
+      this.replicator = new Replicator(hub, replica, replication.log, replication.lease, log, { snapshots: replication.snapshots, watchHistoryMs, degradeAfterMs: replication.degradeAfterMs, observer });
       this.#source = { clock: replica.clock, changes$: replica.changes$, store: (type) => replica.store(type) };
     } else {
       this.#source = { clock: hub.clock, changes$: hub.changes$, store: (type) => hub.reflector(type) };
@@ -91,8 +91,10 @@ export class TenantEngine {
     const source = this.#source;
     this.projections = new Projections(source, this.directory);
     const printers = new Printers(() => source.store(CUSTOM_RESOURCE_DEFINITIONS));
+    const replica = this.replica;
     this.api = new TenantApi({
       clock: source.clock,
+      servable: replica ? (position) => replica.servable(position) : () => true,
       projections: this.projections,
       directory: this.directory,
       served: this.served,
@@ -162,11 +164,11 @@ export class TenantEngine {
     if (replicator) {
       new Gauge({
         name: 'tenant_proxy_replica_role',
-        help: '1 for the role this replica has now (leader: runs the upstream informers and records the change log; follower: serves from the log)',
+        help: '1 for the role this replica has now (leader: runs the upstream informers and records the change log; follower: serves from the log; degraded: cannot read the log, runs its own upstream informers)',
         labelNames: ['role'] as const,
         registers,
         collect() {
-          for (const role of ['leader', 'follower'] as const) this.set({ role }, replicator.role === role ? 1 : 0);
+          for (const role of REPLICA_ROLES) this.set({ role }, replicator.role === role ? 1 : 0);
         },
       });
     }
@@ -246,12 +248,19 @@ export class TenantEngine {
 
   /** One check per informer a tenant answer depends on, with the upstream's answer when it fails. */
   readinessChecks(): ReadinessCheck[] {
-    return TENANCY_TYPES.map((type) => {
+    const checks: ReadinessCheck[] = TENANCY_TYPES.map((type) => {
       const state = this.#source.store(type)?.state ?? 'not started';
       const ok = state === 'synced' || state === 'absent';
       const reason = this.hub.reflector(type)?.lastError || (this.replica ? `not in the change log yet (${state})` : `not listed yet (${state})`);
       return { name: `informer:${qualifiedResource(type)}`, ok, reason: ok ? '' : reason };
     });
+    const replicator = this.replicator;
+    if (replicator) {
+      const since = replicator.degradedSince;
+      const note = since === undefined ? replicator.role : `degraded since ${new Date(since).toISOString()}: Redis does not answer, serving from this replica's own upstream informers`;
+      checks.push({ name: 'replication', ok: true, reason: '', note });
+    }
+    return checks;
   }
 
   async stop(): Promise<void> {

@@ -44,7 +44,7 @@ async function collectTail(log: ChangeLog, after: Position, count: number, timeo
   const events: TailEvent['kind'][] = [];
   const collected = (async () => {
     for await (const event of log.tail(after, controller.signal)) {
-      events.push(event.kind);
+      if (event.kind !== 'idle') events.push(event.kind);
       if (event.kind === 'entries') entries.push(...event.entries);
       if (entries.length >= count) controller.abort();
     }
@@ -71,7 +71,7 @@ export function changeLogConformance(name: string, open: () => Promise<LogUnderT
   test('an empty log has no bounds and reads nothing', async (context) => {
     const { log } = under(context);
     const bounds = await log.bounds();
-    assert.equal(bounds, { ok: true, bounds: { first: undefined, last: undefined, top: undefined, trimmedThrough: undefined } });
+    assert.equal(bounds, { ok: true, bounds: { first: undefined, last: undefined, top: undefined, trimmedThrough: undefined, floor: undefined } });
     assert.equal(await readAll(log, ZERO), []);
   });
 
@@ -87,7 +87,7 @@ export function changeLogConformance(name: string, open: () => Promise<LogUnderT
     assert.equal(positions(await readAll(log, at(100, 1))), ['100.2', '100.3', '105.0']);
     assert.equal(positions(await readAll(log, at(102))), ['105.0'], 'after a position no entry has');
     assert.equal(await readAll(log, at(105)), []);
-    assert.equal(await log.bounds(), { ok: true, bounds: { first: at(100), last: at(105), top: at(105), trimmedThrough: undefined } });
+    assert.equal(await log.bounds(), { ok: true, bounds: { first: at(100), last: at(105), top: at(105), trimmedThrough: undefined, floor: undefined } });
   });
 
   test('an append at or below the top is refused whole, with the top', async (context) => {
@@ -168,7 +168,7 @@ export function changeLogConformance(name: string, open: () => Promise<LogUnderT
     assert.equal(await log.read(ZERO, 10), { ok: false, reason: 'trimmed', trimmedThrough: at(2) });
     assert.equal(await log.read(at(1), 10), { ok: false, reason: 'trimmed', trimmedThrough: at(2) });
     assert.equal(positions(await readAll(log, at(2))), ['3.0', '4.0'], 'after the last trimmed entry: covered');
-    assert.equal(await log.bounds(), { ok: true, bounds: { first: at(3), last: at(4), top: at(4), trimmedThrough: at(2) } });
+    assert.equal(await log.bounds(), { ok: true, bounds: { first: at(3), last: at(4), top: at(4), trimmedThrough: at(2), floor: undefined } });
     const tail = await collectTail(log, at(1), 1, 2_000);
     await tail.collected;
     assert.equal(tail.events, ['gap'], 'a tail from a trimmed position reports the gap and ends');
@@ -185,10 +185,37 @@ export function changeLogConformance(name: string, open: () => Promise<LogUnderT
     await appendOk(log, token, [change(5, 0, 'after')]);
     await sleep(30);
     assert.equal(await log.trim(token, { keepMs: 0, notAfter: undefined }), { ok: true, trimmedThrough: at(5) });
-    assert.equal(await log.bounds(), { ok: true, bounds: { first: undefined, last: undefined, top: at(5), trimmedThrough: at(5) } });
+    assert.equal(await log.bounds(), { ok: true, bounds: { first: undefined, last: undefined, top: at(5), trimmedThrough: at(5), floor: undefined } });
     assert.equal(await log.append(token, [change(5, 0, 'again')]), { ok: false, reason: 'behind', top: at(5) }, 'the top outlives the trimmed entries');
     await appendOk(log, token, [change(6, 0, 'next')]);
     assert.equal(positions(await readAll(log, at(5))), ['6.0']);
+  });
+
+  test('reseed: the log starts again above its top; readers behind it are told it was trimmed; only the holder may', async (context) => {
+    const { log, lead } = under(context);
+    const stale = await lead();
+    const token = await lead();
+    await appendOk(log, token, [change(1, 0, 'a'), change(2, 0, 'b')]);
+    const refused = await log.reseed(stale, at(9));
+    assert.ok(!refused.ok && refused.reason === 'deposed', `a stale epoch is refused: ${JSON.stringify(refused)}`);
+    assert.equal(positions(await readAll(log, ZERO)), ['1.0', '2.0'], 'nothing changed');
+    assert.equal(await log.reseed(token, at(9)), { ok: true });
+    assert.equal(await log.read(at(2), 10), { ok: false, reason: 'trimmed', trimmedThrough: at(9) }, 'a reader behind the new start must reload');
+    await appendOk(log, token, [change(10, 0, 'c')]);
+    assert.equal(positions(await readAll(log, at(9))), ['10.0'], 'after the new start: covered');
+    const tail = await collectTail(log, at(2), 1, 2_000);
+    await tail.collected;
+    assert.equal(tail.events, ['gap']);
+  });
+
+  test('the floor only rises, and bounds report it', async (context) => {
+    const { log } = under(context);
+    assert.equal(await log.raiseFloor(at(7, 3)), { ok: true, floor: at(7, 3) });
+    assert.equal(await log.raiseFloor(at(5)), { ok: true, floor: at(7, 3) }, 'a lower one leaves it');
+    const local = { rv: 8, seq: 3 * 2 ** 24 + 1 };
+    assert.equal(await log.raiseFloor(local), { ok: true, floor: local }, 'a local position (a large seq) survives the round trip');
+    const bounds = await log.bounds();
+    assert.equal(bounds.ok && bounds.bounds.floor, local);
   });
 
   test.run();

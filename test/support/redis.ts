@@ -18,11 +18,48 @@ export interface RedisServer {
   url: string;
   /** A new client (disconnected by stop()), to this server or through a relay listening on `viaPort`. */
   client(name?: string, viaPort?: number): Redis;
+  /** Sends the server a signal: SIGSTOP freezes it (connections stay open, nothing answers), SIGCONT thaws it. */
+  signal(signal: NodeJS.Signals): void;
+  /** Stops the server and starts an empty one on the same port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let server = await spawnRedis(port);
+  const clients: Redis[] = [];
+  return {
+    port,
+    url,
+    client(name = 'test', viaPort = port) {
+      const client = new Redis(`redis://127.0.0.1:${viaPort}`, { connectionName: name, maxRetriesPerRequest: 1 });
+      client.on('error', () => undefined);
+      clients.push(client);
+      return client;
+    },
+    signal(signal) {
+      server.signal(signal);
+    },
+    async restart() {
+      await server.stop();
+      server = await spawnRedis(port);
+    },
+    async stop() {
+      for (const client of clients) client.disconnect();
+      await server.stop();
+    },
+  };
+}
+
+interface RedisProcess {
+  signal(signal: NodeJS.Signals): void;
+  stop(): Promise<void>;
+}
+
+/** A redis-server on `port`, empty, answering PING. */
+async function spawnRedis(port: number): Promise<RedisProcess> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tenant-proxy-redis-'));
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -32,9 +69,8 @@ export async function startRedis(): Promise<RedisServer> {
     if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
   };
   process.once('exit', killOnExit);
-  const clients: Redis[] = [];
   const stop = async () => {
-    for (const client of clients) client.disconnect();
+    if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGCONT');
     await stopProcess(child, 3_000);
     process.removeListener('exit', killOnExit);
     rmSync(dir, { recursive: true, force: true });
@@ -55,13 +91,8 @@ export async function startRedis(): Promise<RedisServer> {
     await sleep(50);
   }
   return {
-    port,
-    url,
-    client(name = 'test', viaPort = port) {
-      const client = new Redis(`redis://127.0.0.1:${viaPort}`, { connectionName: name, maxRetriesPerRequest: 1 });
-      client.on('error', () => undefined);
-      clients.push(client);
-      return client;
+    signal(signal) {
+      if (child.pid && child.exitCode === null) process.kill(child.pid, signal);
     },
     stop,
   };

@@ -1,0 +1,252 @@
+// Three replicas through one real redis-server, on the real control plane, while Redis misbehaves:
+// frozen (SIGSTOP), stopped, restarted empty, flushed. An oracle watches the apiserver directly; every
+// replica's watcher must go on without reconnecting and end equal to it (exactly, or — where a replica
+// took a difference — an in-order subsequence of its states ending at its final state), no replica may
+// stop serving or become unready, and the replicas must come back to one leader and one upstream watch
+// per type.
+import * as assert from 'uvu/assert';
+import type { ControlPlane } from '../support/control-plane.ts';
+import { eventually } from '../support/eventually.ts';
+import { addTenantNamespace, createTenant, deleteTenant, type OwnerInput } from '../support/fixtures.ts';
+import type { KubeHttp } from '../support/kube-http.ts';
+import { patch, remove, type KubeObject } from '../support/manifests.ts';
+import { startProxy, type RunningProxy } from '../support/proxy.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
+import { sharedControlPlane } from '../support/shared.ts';
+import { suite } from '../support/suite.ts';
+import { WatchReader, type TimedEvent } from '../support/watch-reader.ts';
+
+const LEASE_TTL = '3s';
+const ROLES = ['leader', 'follower', 'degraded'] as const;
+type Role = (typeof ROLES)[number];
+
+interface Context {
+  cp: ControlPlane;
+  redis: RedisServer;
+  replicas: RunningProxy[];
+  alice: KubeHttp[];
+  tenant: KubeObject;
+  /** The apiserver's namespace watchers besides the replicas' (the oracle's included). */
+  namespaceWatchersBefore: number;
+  /** The apiserver's own watch of the tenant's namespaces. */
+  oracle: WatchReader;
+  /** alice's watch on each replica, opened once, never reopened. */
+  watchers: WatchReader[];
+  step: number;
+}
+
+const test = suite<Context>('Redis faults under three replicas');
+const suffix = Math.random().toString(36).slice(2, 7).padEnd(5, 'x');
+const ALICE = `alice-${suffix}`;
+const TENANT = `oil-${suffix}`;
+const OWNERS: OwnerInput[] = [{ kind: 'User', name: ALICE }];
+const NAMESPACES_PATH = '/api/v1/namespaces';
+const NAMESPACES = [`oil-a-${suffix}`, `oil-b-${suffix}`];
+const namespaceRef = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+
+async function namespaceWatchers(cp: ControlPlane): Promise<number> {
+  const text = (await cp.admin.request('GET', '/metrics')).body;
+  const line = text.split('\n').find((l) => l.startsWith('apiserver_registered_watchers{') && l.includes('kind="Namespace"'));
+  return Number(line?.split(' ').pop() ?? 0);
+}
+
+async function rolesOf(ctx: Context): Promise<Role[]> {
+  return Promise.all(
+    ctx.replicas.map(async (r) => {
+      for (const role of ROLES) if ((await r.metric('tenant_proxy_replica_role', { role })) === 1) return role;
+      throw new Error('a replica without a role');
+    }),
+  );
+}
+
+const settled = (roles: Role[]) => roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r !== 'degraded');
+
+/** What a watcher saw, as the apiserver would show it: type, name, upstream resourceVersion. */
+const changes = (events: readonly TimedEvent[]) =>
+  events.filter((e) => e.event.type !== 'BOOKMARK').map((e) => `${e.event.type} ${e.event.object.metadata?.name} @${e.event.object.metadata?.resourceVersion}`);
+
+/** The state after each event: name → resourceVersion (absent once deleted). */
+function states(seen: readonly string[]): string[] {
+  const state = new Map<string, string>();
+  return seen.map((line) => {
+    const [type = '', name = '', at = ''] = line.split(' ');
+    if (type === 'DELETED') state.delete(name);
+    else state.set(name, at);
+    return JSON.stringify([...state].sort());
+  });
+}
+
+/** Whether `seen` is exact, or an in-order subsequence of the oracle's states ending at its final state. */
+function convergedWith(seen: readonly string[], oracle: readonly string[]): 'exact' | 'subsequence' | undefined {
+  if (JSON.stringify(seen) === JSON.stringify(oracle)) return 'exact';
+  const want = states(oracle);
+  const got = states(seen);
+  if (got.length === 0 || got[got.length - 1] !== want[want.length - 1]) return undefined;
+  let i = 0;
+  for (const s of got) {
+    while (i < want.length && want[i] !== s) i++;
+    if (i === want.length) return undefined;
+    i++;
+  }
+  return 'subsequence';
+}
+
+/** One labelled change to one of the tenant's namespaces. */
+async function change(ctx: Context): Promise<void> {
+  const step = ++ctx.step;
+  await patch(ctx.cp.admin, namespaceRef(NAMESPACES[step % 2] ?? ''), { metadata: { labels: { step: String(step) } } });
+}
+
+/** `count` changes, one every `everyMs`. */
+async function churn(ctx: Context, count: number, everyMs: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await change(ctx);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** Every watcher ends where the oracle ends, never having ended or errored; returns how each got there. */
+async function assertConverged(ctx: Context, what: string): Promise<string[]> {
+  const oracle = () => changes(ctx.oracle.events);
+  await eventually(
+    async () => ctx.watchers.map((w) => convergedWith(changes(w.events), oracle())),
+    (verdicts) => verdicts.every((v) => v !== undefined),
+    `${what}: every replica's watcher converged with the apiserver`,
+    45_000,
+    200,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\noracle: ${JSON.stringify(oracle())}\nwatchers: ${JSON.stringify(ctx.watchers.map((w) => changes(w.events)))}`);
+  });
+  for (const [i, w] of ctx.watchers.entries()) {
+    assert.not.ok(w.ended, `r${i + 1}'s watch is still open (no reconnect needed)`);
+    assert.not.ok(w.events.some((e) => e.event.type === 'ERROR'), `r${i + 1}'s watch got no ERROR: ${JSON.stringify(w.events.filter((e) => e.event.type === 'ERROR').map((e) => e.line))}`);
+  }
+  return ctx.watchers.map((w) => convergedWith(changes(w.events), oracle()) ?? '?');
+}
+
+async function assertBackToOneLeader(ctx: Context, what: string): Promise<void> {
+  await eventually(() => rolesOf(ctx), settled, `${what}: one leader, nobody degraded`, 45_000, 250);
+  await eventually(() => namespaceWatchers(ctx.cp), (n) => n === ctx.namespaceWatchersBefore + 1, `${what}: one upstream namespace watch for the three replicas`, 30_000, 250);
+}
+
+/** Each degraded replica watches the apiserver itself. */
+async function assertEachWatchesUpstream(ctx: Context, what: string): Promise<void> {
+  await eventually(() => namespaceWatchers(ctx.cp), (n) => n === ctx.namespaceWatchersBefore + 3, `${what}: one upstream namespace watch per degraded replica`, 30_000, 250);
+}
+
+test.before(async (ctx) => {
+  ctx.cp = await sharedControlPlane();
+  ctx.redis = await startRedis();
+  ctx.step = 0;
+  // The oracle's watch, opened below, is the apiserver's too.
+  ctx.namespaceWatchersBefore = (await namespaceWatchers(ctx.cp)) + 1;
+  ctx.replicas = [];
+  for (const id of ['r1', 'r2', 'r3']) ctx.replicas.push(await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', id, '--lease-ttl', LEASE_TTL]));
+  ctx.tenant = await createTenant(ctx.cp.admin, { name: TENANT, owners: OWNERS, namespaces: [] });
+  for (const name of NAMESPACES) await addTenantNamespace(ctx.cp.admin, ctx.tenant, name, OWNERS);
+  const credentials = await ctx.cp.clientCertificate(ALICE);
+  ctx.alice = ctx.replicas.map((r) => r.client(credentials));
+  const start = await ctx.cp.admin.json<{ metadata: { resourceVersion: string } }>('GET', NAMESPACES_PATH);
+  ctx.oracle = await WatchReader.open(ctx.cp.admin, `${NAMESPACES_PATH}?watch=1&labelSelector=${encodeURIComponent(`capsule.clastix.io/tenant=${TENANT}`)}&resourceVersion=${start.metadata.resourceVersion}`);
+  ctx.watchers = [];
+  for (const client of ctx.alice) {
+    const list = await eventually(
+      () => client.json<{ metadata: { resourceVersion: string }; items: unknown[] }>('GET', NAMESPACES_PATH).catch(() => undefined),
+      (l) => l?.items.length === NAMESPACES.length && Number(l.metadata.resourceVersion.split('.')[0]) >= Number(start.metadata.resourceVersion),
+      "alice's namespaces on every replica",
+      30_000,
+    );
+    ctx.watchers.push(await WatchReader.open(client, `${NAMESPACES_PATH}?watch=1&resourceVersion=${list?.metadata.resourceVersion ?? ''}`));
+  }
+  await eventually(() => rolesOf(ctx), settled, 'one leader', 30_000);
+});
+
+test.after(async (ctx) => {
+  ctx.oracle?.close();
+  for (const w of ctx.watchers ?? []) w.close();
+  for (const r of ctx.replicas ?? []) await r.stop();
+  if (ctx.tenant) await deleteTenant(ctx.cp.admin, TENANT);
+  for (const name of NAMESPACES) await remove(ctx.cp.admin, namespaceRef(name)).catch(() => undefined);
+  await ctx.redis?.stop();
+});
+
+test('Redis frozen (SIGSTOP) 30 s: every replica degrades and keeps serving; changes reach every watcher meanwhile; they rejoin', async (ctx) => {
+  await churn(ctx, 2, 300);
+  await assertConverged(ctx, 'before the freeze');
+  ctx.redis.signal('SIGSTOP');
+  const frozenAt = Date.now();
+  try {
+    const roles = await eventually(() => rolesOf(ctx), (r) => r.every((role) => role === 'degraded'), 'every replica degraded', 25_000, 250);
+    const degradedAfterMs = Date.now() - frozenAt;
+    await assertEachWatchesUpstream(ctx, 'while Redis is frozen');
+    await churn(ctx, 5, 400);
+    // Still frozen: the replicas' own informers bring the changes.
+    const verdicts = await assertConverged(ctx, 'while Redis is frozen');
+    for (const [i, client] of ctx.alice.entries()) {
+      const ready = await client.request('GET', '/readyz?verbose');
+      assert.is(ready.status, 200, `r${i + 1} stays ready: ${ready.body}`);
+      assert.match(ready.body, /replication ok \(degraded since/);
+    }
+    console.log(`    frozen Redis: ${roles.join(', ')} after ${degradedAfterMs} ms; watchers while frozen: ${verdicts.join(', ')}`);
+    const waitMs = 30_000 - (Date.now() - frozenAt);
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  } finally {
+    ctx.redis.signal('SIGCONT');
+  }
+  await assertBackToOneLeader(ctx, 'after the thaw');
+  await churn(ctx, 3, 300);
+  const verdicts = await assertConverged(ctx, 'after the thaw');
+  console.log(`    after the thaw: ${verdicts.join(', ')}`);
+});
+
+test('a resourceVersion handed out while degraded resumes on any replica, exactly', async (ctx) => {
+  // The oracle's events carry upstream resourceVersions: a watcher anywhere resumes from one.
+  const events = changes(ctx.oracle.events);
+  const middle = events[Math.floor(events.length / 2)] ?? '';
+  const from = middle.split('@')[1] ?? '';
+  const expected = events.slice(events.indexOf(middle) + 1);
+  for (const [i, client] of ctx.alice.entries()) {
+    const resumed = await WatchReader.open(client, `${NAMESPACES_PATH}?watch=1&resourceVersion=${from}`);
+    try {
+      await resumed.waitForCount(expected.length, `the ${expected.length} changes after ${from} on r${i + 1}`, 15_000);
+      assert.equal(changes(resumed.events), expected, `r${i + 1}: exactly the changes after ${from}`);
+    } finally {
+      resumed.close();
+    }
+  }
+});
+
+test('Redis stopped ~30 s, then back empty: the replicas degrade, then start the log again from one of them', async (ctx) => {
+  await ctx.redis.restart(); // stop, start empty: the log, the lease and the snapshots are gone
+  await assertBackToOneLeader(ctx, 'after a restart');
+  await churn(ctx, 2, 300);
+  await assertConverged(ctx, 'after a restart');
+
+  // Longer: every replica notices and runs on its own meanwhile.
+  await ctx.redis.stop();
+  try {
+    await eventually(() => rolesOf(ctx), (r) => r.every((role) => role === 'degraded'), 'every replica degraded', 25_000, 250);
+    await assertEachWatchesUpstream(ctx, 'while Redis is down');
+    await churn(ctx, 4, 400);
+    await assertConverged(ctx, 'while Redis is down');
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+  } finally {
+    await ctx.redis.restart();
+  }
+  await assertBackToOneLeader(ctx, 'after Redis came back empty');
+  await churn(ctx, 3, 300);
+  const verdicts = await assertConverged(ctx, 'after Redis came back empty');
+  console.log(`    after Redis came back empty: ${verdicts.join(', ')}`);
+});
+
+test('FLUSHALL: the log is lost under the replicas; the leader starts it again and the followers reload', async (ctx) => {
+  const admin = ctx.redis.client('flush');
+  await admin.flushall();
+  await churn(ctx, 3, 300);
+  await assertBackToOneLeader(ctx, 'after FLUSHALL');
+  await churn(ctx, 3, 300);
+  const verdicts = await assertConverged(ctx, 'after FLUSHALL');
+  console.log(`    after FLUSHALL: ${verdicts.join(', ')}`);
+});
+
+test.run();
