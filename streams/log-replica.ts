@@ -211,7 +211,7 @@ export class LogReplica {
         this.#streamLog.warn(fields, 'the change log was trimmed past this replica\'s position and there are no snapshots to start again from: it stops following the log');
         return;
       }
-      this.#streamLog.warn(fields, 'the change log was trimmed past this replica\'s position: loading the newest snapshot; views get the difference at its position, and a watcher between the two positions gets that difference, not the individual events');
+      this.#streamLog.warn(fields, 'the change log was trimmed past this replica\'s position: loading the newest snapshot; views get the difference at its position, and a watcher that would see a part of it is expired (410: its client lists again)');
       if (!(await this.#startFromSnapshot(snapshots, 'gap', signal))) return;
     }
   }

@@ -113,6 +113,7 @@ export class Watcher implements ViewFollower {
     // One change can yield several events at the same position (a recompute): compare with where the
     // watcher stood before this batch, not with the batch's own first event.
     const after = this.#position;
+    let restoredAt: Position | undefined;
     this.#sink.cork();
     for (const event of events) {
       if (comparePositions(event.position, after) <= 0) continue;
@@ -121,9 +122,14 @@ export class Watcher implements ViewFollower {
       if (this.#paused && comparePositions(event.position, this.#position) > 0) break;
       this.#position = event.position;
       const emitted = this.#filter(event);
+      if (emitted && event.restored) {
+        restoredAt = event.position;
+        break;
+      }
       if (emitted) this.#write(emitted);
     }
     this.#sink.uncork();
+    if (restoredAt) this.expire(`the changes up to ${formatPosition(restoredAt)} reached this replica as one difference (it took its state from a snapshot of the change log), not one by one`);
   }
 
   #filter(event: ViewEvent): Emitted | undefined {

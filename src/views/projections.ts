@@ -258,7 +258,7 @@ export class Projections {
     }
     if (accessMayChange) this.#followers.detachMoved((identity, type) => this.viewFor(identity, type));
     // Incremental: the views of the changed object's own type that it can affect.
-    for (const view of this.#candidates(id, change, touched)) view.apply(change.type, change.object, change.position);
+    for (const view of this.#candidates(id, change, touched)) view.apply(change.type, change.object, change.position, change.restored === true);
     // What a scope selects by may have changed: a tenant's spec or status, a namespace's tenant.
     if (touched !== undefined && touched.size > 0 && (id === TENANTS_ID || id === NAMESPACES_ID)) this.#recompute(id, touched, change);
     if (accessMayChange) {
@@ -348,7 +348,7 @@ export class Projections {
       if ((changedType === NAMESPACES_ID || changedType === CLAIMS_ID) && visibility !== 'volume') continue;
       if (!view.scope.tenants.some((t) => touched.has(t)) && !(visibility === 'namespace' && view.scope.members.length > 0)) continue;
       const store = this.#source.store(view.scope.type);
-      if (store) view.recompute(this.#candidatesOf(view.scope, store), store, change.position);
+      if (store) view.recompute(this.#candidatesOf(view.scope, store), store, change.position, change.restored === true);
     }
   }
 }

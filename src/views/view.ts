@@ -21,6 +21,11 @@ export interface ViewEvent {
   readonly object: KubeObject;
   /** The state before, for MODIFIED (client-side filters need it). */
   readonly previous: KubeObject | undefined;
+  /**
+   * Part of a difference the replica took in one step (it reloaded its state from a snapshot, or rejoined
+   * the log): the changes before it are not known one by one, so a watcher that would see it is expired.
+   */
+  readonly restored?: true;
 }
 
 export interface ViewListener {
@@ -96,8 +101,8 @@ export class View {
   }
 
   /** Applies one upstream change of this view's type. */
-  apply(type: ChangeType, object: KubeObject, position: Position): void {
-    const event = this.#transition(objectKey(object), type === 'DELETED' ? undefined : object, object, position);
+  apply(type: ChangeType, object: KubeObject, position: Position, restored = false): void {
+    const event = this.#transition(objectKey(object), type === 'DELETED' ? undefined : object, object, position, restored);
     if (event) this.#publish([event]);
   }
 
@@ -105,19 +110,19 @@ export class View {
    * Re-evaluates the objects that may be visible (what the scope selects by has changed): `candidates`,
    * and whatever the view holds now, looked up in `source`.
    */
-  recompute(candidates: Iterable<KubeObject>, source: ObjectSource, position: Position): void {
+  recompute(candidates: Iterable<KubeObject>, source: ObjectSource, position: Position, restored = false): void {
     const events: ViewEvent[] = [];
     const seen = new Set<string>();
     for (const object of candidates) {
       const key = objectKey(object);
       seen.add(key);
-      const event = this.#transition(key, object, object, position);
+      const event = this.#transition(key, object, object, position, restored);
       if (event) events.push(event);
     }
     for (const key of [...this.#visible.keys()]) {
       if (seen.has(key)) continue;
       const current = source.get(key);
-      const event = this.#transition(key, current, current ?? (this.#visible.get(key) as KubeObject), position);
+      const event = this.#transition(key, current, current ?? (this.#visible.get(key) as KubeObject), position, restored);
       if (event) events.push(event);
     }
     if (events.length > 0) this.#publish(events);
@@ -127,7 +132,12 @@ export class View {
    * current: the object's state now (undefined when deleted upstream); final: what a DELETED carries
    * when the object was deleted upstream.
    */
-  #transition(key: string, current: KubeObject | undefined, final: KubeObject, position: Position): ViewEvent | undefined {
+  #transition(key: string, current: KubeObject | undefined, final: KubeObject, position: Position, restored: boolean): ViewEvent | undefined {
+    const event = this.#change(key, current, final, position);
+    return event && restored ? { ...event, restored: true } : event;
+  }
+
+  #change(key: string, current: KubeObject | undefined, final: KubeObject, position: Position): ViewEvent | undefined {
     const before = this.#visible.get(key);
     const now = current !== undefined && isVisible(this.scope, current, this.#directory);
     if (now && current) {

@@ -30,8 +30,10 @@ interface Context {
   namespaceWatchersBefore: number;
   /** The apiserver's own watch of the tenant's namespaces. */
   oracle: WatchReader;
-  /** alice's watch on each replica, opened once, never reopened. */
-  watchers: WatchReader[];
+  /** alice's watch on each replica: opened once, reopened only after a 410 (then from a relist). */
+  watchers: Follower[];
+  /** Watches that ended with 410 (each relisted and converged). */
+  expired: number;
   step: number;
 }
 
@@ -58,6 +60,29 @@ async function rolesOf(ctx: Context): Promise<Role[]> {
     }),
   );
 }
+
+/** A client's watch on one replica, and the upstream revision it started after. */
+interface Follower {
+  client: KubeHttp;
+  reader: WatchReader;
+  fromRv: number;
+}
+
+const revisionOf = (rv: string) => Number(rv.split('.')[0]);
+
+/** A watch from a fresh list: what a client does at start, and after a 410. */
+async function follow(client: KubeHttp, after: number): Promise<Follower> {
+  const list = await eventually(
+    () => client.json<{ metadata: { resourceVersion: string }; items: unknown[] }>('GET', NAMESPACES_PATH).catch(() => undefined),
+    (l) => l?.items.length === NAMESPACES.length && revisionOf(l.metadata.resourceVersion) >= after,
+    "alice's namespaces",
+    30_000,
+  );
+  const rv = list?.metadata.resourceVersion ?? '';
+  return { client, reader: await WatchReader.open(client, `${NAMESPACES_PATH}?watch=1&resourceVersion=${rv}`), fromRv: revisionOf(rv) };
+}
+
+const expiredWatch = (f: Follower) => f.reader.ended && f.reader.events.some((e) => e.event.type === 'ERROR' && (e.event.object as { code?: number }).code === 410);
 
 const settled = (roles: Role[]) => roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r !== 'degraded');
 
@@ -105,23 +130,38 @@ async function churn(ctx: Context, count: number, everyMs: number): Promise<void
   }
 }
 
-/** Every watcher ends where the oracle ends, never having ended or errored; returns how each got there. */
+/**
+ * Every watcher ends where the oracle ends: exactly or as an in-order subsequence of its states, on a
+ * stream that stayed open without an ERROR — or its stream ended with 410, and the client's relist (and
+ * new watch) converges. Returns how each got there.
+ */
 async function assertConverged(ctx: Context, what: string): Promise<string[]> {
-  const oracle = () => changes(ctx.oracle.events);
+  const oracle = (f: Follower) => changes(ctx.oracle.events).filter((line) => revisionOf(line.split('@')[1] ?? '0') > f.fromRv);
+  const verdict = (f: Follower) => (expiredWatch(f) ? 'expired' : convergedWith(changes(f.reader.events), oracle(f)));
   await eventually(
-    async () => ctx.watchers.map((w) => convergedWith(changes(w.events), oracle())),
+    async () => ctx.watchers.map(verdict),
     (verdicts) => verdicts.every((v) => v !== undefined),
     `${what}: every replica's watcher converged with the apiserver`,
     45_000,
     200,
   ).catch((err: Error) => {
-    throw new Error(`${err.message}\noracle: ${JSON.stringify(oracle())}\nwatchers: ${JSON.stringify(ctx.watchers.map((w) => changes(w.events)))}`);
+    throw new Error(`${err.message}\noracle: ${JSON.stringify(changes(ctx.oracle.events))}\nwatchers: ${JSON.stringify(ctx.watchers.map((f) => [f.fromRv, changes(f.reader.events)]))}`);
   });
-  for (const [i, w] of ctx.watchers.entries()) {
-    assert.not.ok(w.ended, `r${i + 1}'s watch is still open (no reconnect needed)`);
-    assert.not.ok(w.events.some((e) => e.event.type === 'ERROR'), `r${i + 1}'s watch got no ERROR: ${JSON.stringify(w.events.filter((e) => e.event.type === 'ERROR').map((e) => e.line))}`);
+  const verdicts: string[] = [];
+  for (const [i, f] of ctx.watchers.entries()) {
+    if (expiredWatch(f)) {
+      ctx.expired++;
+      f.reader.close();
+      const last = changes(ctx.oracle.events).at(-1) ?? '@0';
+      ctx.watchers[i] = await follow(f.client, revisionOf(last.split('@')[1] ?? '0'));
+      verdicts.push('410, relisted');
+      continue;
+    }
+    assert.not.ok(f.reader.ended, `r${i + 1}'s watch is still open (no reconnect needed)`);
+    assert.not.ok(f.reader.events.some((e) => e.event.type === 'ERROR'), `r${i + 1}'s watch got no ERROR: ${JSON.stringify(f.reader.events.filter((e) => e.event.type === 'ERROR').map((e) => e.line))}`);
+    verdicts.push(verdict(f) ?? '?');
   }
-  return ctx.watchers.map((w) => convergedWith(changes(w.events), oracle()) ?? '?');
+  return verdicts;
 }
 
 async function assertBackToOneLeader(ctx: Context, what: string): Promise<void> {
@@ -149,21 +189,15 @@ test.before(async (ctx) => {
   const start = await ctx.cp.admin.json<{ metadata: { resourceVersion: string } }>('GET', NAMESPACES_PATH);
   ctx.oracle = await WatchReader.open(ctx.cp.admin, `${NAMESPACES_PATH}?watch=1&labelSelector=${encodeURIComponent(`capsule.clastix.io/tenant=${TENANT}`)}&resourceVersion=${start.metadata.resourceVersion}`);
   ctx.watchers = [];
-  for (const client of ctx.alice) {
-    const list = await eventually(
-      () => client.json<{ metadata: { resourceVersion: string }; items: unknown[] }>('GET', NAMESPACES_PATH).catch(() => undefined),
-      (l) => l?.items.length === NAMESPACES.length && Number(l.metadata.resourceVersion.split('.')[0]) >= Number(start.metadata.resourceVersion),
-      "alice's namespaces on every replica",
-      30_000,
-    );
-    ctx.watchers.push(await WatchReader.open(client, `${NAMESPACES_PATH}?watch=1&resourceVersion=${list?.metadata.resourceVersion ?? ''}`));
-  }
+  ctx.expired = 0;
+  for (const client of ctx.alice) ctx.watchers.push(await follow(client, revisionOf(start.metadata.resourceVersion)));
   await eventually(() => rolesOf(ctx), settled, 'one leader', 30_000);
 });
 
 test.after(async (ctx) => {
   ctx.oracle?.close();
-  for (const w of ctx.watchers ?? []) w.close();
+  for (const f of ctx.watchers ?? []) f.reader.close();
+  console.log(`    watches expired with 410 over the suite: ${ctx.expired ?? 0}`);
   for (const r of ctx.replicas ?? []) await r.stop();
   if (ctx.tenant) await deleteTenant(ctx.cp.admin, TENANT);
   for (const name of NAMESPACES) await remove(ctx.cp.admin, namespaceRef(name)).catch(() => undefined);
