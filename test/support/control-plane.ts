@@ -40,6 +40,8 @@ interface ControlPlaneState {
   apiserverPort: number;
   tokens: Record<string, string>;
   proxyToken?: string;
+  /** Flags added to kube-apiserver's (StartOptions.apiserverFlags). */
+  apiserverFlags?: string[];
 }
 
 type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
@@ -56,6 +58,8 @@ export interface StartOptions {
   unref?: boolean;
   /** The Tenant CRD to install (a file of test/support): another Capsule generation's. */
   tenantCrd?: string;
+  /** More kube-apiserver flags, kept across restarts (e.g. a fault test's watch cache and compaction). */
+  apiserverFlags?: string[];
 }
 
 export function ensureBinaries(log: (m: string) => void = () => {}): void {
@@ -109,7 +113,7 @@ export class ControlPlane {
     const [etcdClientPort, etcdPeerPort, apiserverPort] = [await freePort(), await freePort(), await freePort()];
     const tokens: Record<string, string> = {};
     for (const user of Object.keys(TOKEN_USERS)) tokens[user] = `${user}-${randomToken()}`;
-    const state: ControlPlaneState = { dir, server: `https://127.0.0.1:${apiserverPort}`, etcdClientPort, etcdPeerPort, apiserverPort, tokens };
+    const state: ControlPlaneState = { dir, server: `https://127.0.0.1:${apiserverPort}`, etcdClientPort, etcdPeerPort, apiserverPort, tokens, apiserverFlags: options.apiserverFlags };
     await writePki(dir);
     writeTokenFile(dir, tokens);
     writeAuditPolicy(dir);
@@ -179,6 +183,7 @@ export class ControlPlane {
           `--audit-policy-file=${path.join(dir, 'audit-policy.yaml')}`,
           '--audit-log-maxsize=0',
           '--v=1',
+          ...(this.state.apiserverFlags ?? []),
         ];
       case 'kube-controller-manager':
         return [
