@@ -31,6 +31,23 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
+/**
+ * Value of a metric on a metrics listener's /metrics, summed over label sets matching `labels`. Fails
+ * after `timeoutMs` (a stopped or frozen process never answers).
+ */
+export async function scrapeMetric(metricsPort: number, name: string, labels: Record<string, string> = {}, timeoutMs = 10_000): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labelText = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(m[3]);
+  }
+  return sum;
+}
+
 export interface StartProxyOptions {
   flags?: string[];
   /** Upstream to use instead of the control plane's (e.g. a test double). */
@@ -84,18 +101,7 @@ export async function startProxy(cp: ControlPlane | undefined, flagsOrOptions: s
       if (!cp) throw new Error('kubeconfig needs the control plane');
       return cp.writeKubeconfig(file, { ...credentials, caPem }, user, url, caPem);
     },
-    async metric(name, labels = {}) {
-      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
-      const text = await res.text();
-      let sum = 0;
-      for (const line of text.split('\n')) {
-        const m = /^([a-z_]+)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line);
-        if (!m || m[1] !== name) continue;
-        const labelText = m[2] ?? '';
-        if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(m[3]);
-      }
-      return sum;
-    },
+    metric: (name, labels = {}) => scrapeMetric(metricsPort ?? 0, name, labels),
     async stop() {
       for (const c of clients) c.close();
       await proxy.shutdown(2_000);
