@@ -163,6 +163,8 @@ export interface WatchStart {
   extendHistory: (position: Position) => boolean;
   /** Whether the proxy can serve exactly from a position (a replica: not another's local one). */
   servable: (position: Position) => boolean;
+  /** Where a client resuming from a resourceVersion stands (Projections.resumePoint). */
+  resumePoint: (position: Position) => Position;
   hub: WatchHub;
   clock: EventClock;
 }
@@ -174,7 +176,8 @@ export interface WatchStart {
 export async function startWatch(start: WatchStart): Promise<Watcher> {
   const { target, options, hub, clock } = start;
   const elsewhere = unservable(options.resourceVersion, start.servable);
-  const requested = elsewhere ?? (await awaitPosition(options.resourceVersion, clock));
+  const asked = elsewhere ?? (await awaitPosition(options.resourceVersion, clock));
+  const requested = asked && !elsewhere ? start.resumePoint(asked) : asked;
   const sink = await start.accept();
   const timeoutMs = options.timeoutSeconds !== undefined && options.timeoutSeconds > 0 ? options.timeoutSeconds * 1000 : WATCH_DEFAULT_TIMEOUT_S * 1000 * (1 + Math.random());
   const watcher = new Watcher(

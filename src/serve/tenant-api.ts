@@ -197,7 +197,7 @@ export class TenantApi {
       res.flushHeaders();
       return new HttpWatchSink(res);
     };
-    const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory, servable, hub: this.watchHub, clock: this.#deps.clock });
+    const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory, servable, resumePoint: (p) => this.#deps.projections.resumePoint(p), hub: this.watchHub, clock: this.#deps.clock });
     await new Promise<void>((resolve) => (watcher.closed ? resolve() : res.once('close', () => resolve())));
     watcher.close();
     return 200;
@@ -222,7 +222,7 @@ export class TenantApi {
     const view = this.#deps.projections.view(target.scope);
     const readTarget: ReadTarget = { type: target.type, apiVersion: groupVersion({ group: target.type.group, version: info.apiVersion }), view, printer: undefined, includeObject: 'Metadata' };
     const accept = async () => new WebSocketWatchSink(await this.#webSockets.accept(req, socket, head));
-    await startWatch({ target: readTarget, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory: (p) => this.#deps.projections.extendHistory(view, p), servable: this.#deps.servable, hub: this.watchHub, clock: this.#deps.clock });
+    await startWatch({ target: readTarget, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory: (p) => this.#deps.projections.extendHistory(view, p), servable: this.#deps.servable, resumePoint: (p) => this.#deps.projections.resumePoint(p), hub: this.watchHub, clock: this.#deps.clock });
     return true;
   }
 

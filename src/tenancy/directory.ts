@@ -269,6 +269,13 @@ export class TenantDirectory {
         if (this.#namespaceTenant.has(ns)) access.memberNamespaces.add(ns);
       }
     }
+    // A namespace of a tenant the identity owns is visible through the tenant: listing it as a member
+    // too would change the identity's scope (and view, and history) with every RoleBinding Capsule
+    // creates for an owner in a new namespace, though nothing it sees changes.
+    for (const ns of access.memberNamespaces) {
+      const tenant = this.#namespaceTenant.get(ns);
+      if (tenant !== undefined && access.tenants.has(tenant)) access.memberNamespaces.delete(ns);
+    }
     return access;
   }
 

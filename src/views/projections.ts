@@ -121,6 +121,11 @@ export class Projections {
     return this.#followers.follow(identity, view, follower);
   }
 
+  /** Where a client resuming from `position` (a resourceVersion it got) stands: see RecentChanges.resumePoint. */
+  resumePoint(position: Position): Position {
+    return this.#recent.resumePoint(position);
+  }
+
   /**
    * Extends `view`'s history back to `position` (a client resuming from before the view existed here: a
    * view created late, or on a replica that never served its scope), by replaying the recent changes of

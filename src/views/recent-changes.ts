@@ -12,6 +12,12 @@ export class RecentChanges {
   readonly #capacity: number;
   /** Every change after this position is held. */
   #completeAfter: Position;
+  /**
+   * Changes placed after the clock had passed their revision, at a later revision: object
+   * resourceVersion → position. (One placed at its own revision, `"476.1"` for an object at 476, is left
+   * out: the clock stood at 476 before it, so a list may have handed `"476"` out without it.)
+   */
+  readonly #late = new Map<number, Position>();
 
   /** `completeAfter`: where the changes begin (the clock when the first one can arrive). */
   constructor(completeAfter: Position, capacity = RECENT_CHANGES_CAPACITY) {
@@ -28,6 +34,8 @@ export class RecentChanges {
   }
 
   append(change: Change): void {
+    const revision = Number(change.object.metadata.resourceVersion);
+    if (Number.isSafeInteger(revision) && change.position.rv > revision) this.#late.set(revision, change.position);
     this.#changes.push(change);
     this.#arrivedAt.push(Date.now());
     // Dropped in slices of a tenth: a shift of the whole array on every change would cost O(capacity) each.
@@ -36,6 +44,7 @@ export class RecentChanges {
 
   /** Nothing before `position` can be replayed any more (a replica loaded a snapshot there). */
   restartAt(position: Position): void {
+    this.#late.clear();
     this.#changes.length = 0;
     this.#arrivedAt.length = 0;
     if (comparePositions(position, this.#completeAfter) > 0) this.#completeAfter = position;
@@ -50,8 +59,21 @@ export class RecentChanges {
   #dropOldest(count: number): void {
     const last = this.#changes[count - 1];
     if (last) this.#completeAfter = last.position;
+    for (const change of this.#changes.slice(0, count)) {
+      const revision = Number(change.object.metadata.resourceVersion);
+      if (this.#late.get(revision) === change.position) this.#late.delete(revision);
+    }
     this.#changes.splice(0, count);
     this.#arrivedAt.splice(0, count);
+  }
+
+  /**
+   * Where a client resuming from `position` stands. A watch event carries its object's upstream
+   * resourceVersion; a change that arrived after the clock had passed that revision was placed later
+   * (`"477.1"` for an object at 476), so a client resuming from `"476"` has seen the change at 477.1.
+   */
+  resumePoint(position: Position): Position {
+    return position.seq === 0 ? (this.#late.get(position.rv) ?? position) : position;
   }
 
   /** The changes after `position`, oldest first; undefined when they are no longer all held. */
