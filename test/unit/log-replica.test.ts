@@ -6,7 +6,7 @@ import type { LeaderToken, LogEntry } from '../../streams/change-log.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { LogReplica } from '../../streams/log-replica.ts';
 import { MemoryChangeLog } from '../../streams/memory-change-log.ts';
-import { formatPosition } from '../../streams/position.ts';
+import { formatPosition, localPosition, localTagOf, parsePosition, randomLocalTag } from '../../streams/position.ts';
 import { NAMESPACES, NODES } from '../../streams/resource-type.ts';
 import { suite } from '../support/suite.ts';
 
@@ -55,6 +55,40 @@ test('a replica started at a position skips what it already holds, and waits on 
   assert.equal((await deleted).object.metadata.name, 'a');
   // Only the entries after 11 were applied: the store never saw b's ADDED, and a's DELETED found nothing.
   assert.is(replica.store(NAMESPACES)?.size, 0);
+  await replica.stop();
+});
+
+test('a local period: its positions keep upstream revisions, tag the others, and only this replica resumes from them', async () => {
+  const log = new MemoryChangeLog({ leaseHolder: () => TOKEN });
+  await log.append(TOKEN, entries());
+  const replica = new LogReplica(log, SILENT);
+  replica.start({ rv: 0, seq: 0 });
+  assert.is(await replica.clock.waitFor({ rv: 12, seq: 0 }, 5_000), true);
+  await replica.suspend();
+  const tag = randomLocalTag();
+  replica.beginLocal(tag);
+  // What its own informers see, applied at local positions: a change at its own revision keeps it.
+  const own = localPosition({ rv: 14, seq: 0 }, tag);
+  const late = localPosition({ rv: 14, seq: 1 }, tag);
+  assert.equal(own, { rv: 14, seq: 0 });
+  assert.is(localTagOf(late), tag);
+  assert.equal(parsePosition(formatPosition(late)), late, 'a tagged position survives the wire');
+  replica.apply({ kind: 'change', position: own, resource: NAMESPACES, type: 'ADDED', object: ns('c', 14), resourceVersion: '14' });
+  replica.apply({ kind: 'change', position: late, resource: NAMESPACES, type: 'ADDED', object: ns('d', 13), resourceVersion: '14' });
+  assert.equal(replica.position, late);
+
+  const other = new LogReplica(log, SILENT);
+  assert.ok(replica.servable(late), 'its own tagged position');
+  assert.not.ok(other.servable(late), "another replica's tagged position: 410");
+  assert.not.ok(replica.servable(localPosition({ rv: 14, seq: 1 }, tag === 1 ? 2 : 1)), 'another period of its own');
+  assert.ok(replica.servable({ rv: 13, seq: 0 }) && other.servable({ rv: 13, seq: 0 }), 'an upstream revision means the same everywhere');
+  assert.ok(replica.servable({ rv: 11, seq: 2 }), 'a position of the log it read entry by entry');
+  assert.not.ok(replica.servable({ rv: 12, seq: 3 }), 'a position of the log after it stopped reading: not read one by one');
+
+  // Back on the log at 20: the stretch between is closed, positions after it serve again.
+  replica.jumpTo({ rv: 20, seq: 0 });
+  assert.not.ok(replica.servable({ rv: 15, seq: 2 }), 'inside the stretch it did not read');
+  assert.ok(replica.servable({ rv: 20, seq: 1 }), 'after it');
   await replica.stop();
 });
 
