@@ -40,6 +40,8 @@ export class RedisLease implements Leadership {
   /** Local monotonic time until which the lease is ours, counted from the send of the last renewal that succeeded. */
   #validUntil = 0;
   #acquiring = false;
+  /** Local monotonic time before which this replica does not try to acquire (it stepped down). */
+  #holdOffUntil = 0;
   #ticker: NodeJS.Timeout | undefined;
   #expiry: NodeJS.Timeout | undefined;
 
@@ -87,9 +89,21 @@ export class RedisLease implements Leadership {
     if (held) await this.#giveUp(held);
   }
 
+  /**
+   * Gives the lease up at once (another replica need not wait for the ttl) and does not try to take it
+   * again for `holdOffMs`: a leader that cannot do the job (its upstream refuses it) lets another try.
+   */
+  async stepDown(reason: string, holdOffMs: number): Promise<void> {
+    this.#holdOffUntil = this.#now() + holdOffMs;
+    if (this.#role.role !== 'leader') return;
+    const held = this.#role.token;
+    this.#become({ role: 'follower', reason });
+    await this.#giveUp(held);
+  }
+
   #tick(): void {
     if (this.#role.role === 'leader') void this.#renewOnce(this.#role.token);
-    else void this.#tryAcquire();
+    else if (this.#now() >= this.#holdOffUntil) void this.#tryAcquire();
   }
 
   async #tryAcquire(): Promise<void> {

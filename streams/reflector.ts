@@ -62,6 +62,8 @@ export class Reflector {
   #lastMessageAt = Date.now();
   #failures = 0;
   #lastError = '';
+  /** Since when (epoch ms) every list and watch has failed; undefined while one succeeds. */
+  #failingSince: number | undefined;
   #stopped = false;
   #current: { destroy(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -131,6 +133,11 @@ export class Reflector {
   }
 
   /** Why the last list or watch failed ("" after a successful list): the upstream's own answer. */
+  /** How long every upstream list and watch of the type has failed (0 while they succeed). */
+  get failingForMs(): number {
+    return this.#failingSince === undefined ? 0 : Date.now() - this.#failingSince;
+  }
+
   get lastError(): string {
     return this.#lastError;
   }
@@ -209,6 +216,7 @@ export class Reflector {
         }
         this.#failures++;
         this.stats.failures++;
+        this.#failingSince ??= Date.now();
         this.#lastError = (err as Error).message;
         const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.min(this.#failures - 1, 10));
         const jittered = delay / 2 + Math.random() * (delay / 2);
@@ -224,6 +232,7 @@ export class Reflector {
     } catch (err) {
       if (this.#stopped) return;
       this.#failures++;
+      this.#failingSince ??= Date.now();
       this.#lastError = (err as Error).message;
       this.#log.warn({ err: (err as Error).message }, 'relist failed');
       await this.#sleep(BACKOFF_INITIAL_MS);
@@ -285,6 +294,7 @@ export class Reflector {
     }
     this.#resourceVersion = listRv;
     this.#lastError = '';
+    this.#failingSince = undefined;
     this.#state = 'synced';
     this.#emit({ type: 'SYNCED', rv });
     this.#log.debug({ resourceVersion: listRv, items: items.length }, 'listed');
@@ -333,6 +343,7 @@ export class Reflector {
       for await (const chunk of res) chunks.push(chunk as Buffer);
       throw new HttpStatusError(res.statusCode ?? 0, `watch: ${res.statusCode} ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`);
     }
+    this.#failingSince = undefined;
     this.#lastMessageAt = Date.now();
     let buffered = '';
     let failure: Error | undefined;

@@ -31,6 +31,8 @@ const CATCH_UP_MS = 10_000;
 export interface LeaseControl extends Leadership {
   start(): void;
   stop(): Promise<void>;
+  /** Gives the lease up and does not try to take it again for `holdOffMs`. */
+  stepDown(reason: string, holdOffMs: number): Promise<void>;
 }
 
 export type ReplicaRole = 'leader' | 'follower' | 'degraded';
@@ -41,6 +43,12 @@ export const REPLICA_ROLES: readonly ReplicaRole[] = ['leader', 'follower', 'deg
 const CHECK_INTERVAL_MS = 1_000;
 /** A probe of Redis that takes longer than this counts as unanswered (a stopped server never answers). */
 const PROBE_TIMEOUT_MS = 2_000;
+/**
+ * A leader whose upstream lists and watches of a type have all failed this long (refused credentials, a
+ * network path of its own that is down) gives the lease up for another replica to try, and waits as
+ * long again before trying itself: longer than an apiserver restart, which fails every replica alike.
+ */
+const UPSTREAM_STEP_DOWN_MS = 30_000;
 
 export interface ReplicatorOptions {
   /** Where replicas start from, and what the leader writes: snapshots. */
@@ -116,7 +124,7 @@ export class Replicator {
     try {
       if (this.#role === 'degraded') await this.#tryRejoin();
       else if (this.#replica.failingForMs >= this.#options.degradeAfterMs) await this.#degrade();
-      else if (this.#role === 'leader') await this.#keepAboveFloor();
+      else if (this.#role === 'leader' && !(await this.#stepDownIfUpstreamFails())) await this.#keepAboveFloor();
     } finally {
       this.#checking = false;
     }
@@ -259,6 +267,17 @@ export class Replicator {
     } finally {
       await shadow.stop();
     }
+  }
+
+  /** Leader: steps down when a type's upstream list and watch have failed for UPSTREAM_STEP_DOWN_MS. */
+  async #stepDownIfUpstreamFails(): Promise<boolean> {
+    const failing = this.#hub.reflectors().find((r) => r.failingForMs >= UPSTREAM_STEP_DOWN_MS);
+    if (!failing) return false;
+    const reason = `the upstream ${failing.type.resource} list/watch has failed for ${Math.round(failing.failingForMs / 1000)} s: ${failing.lastError}`;
+    this.#logger.warn({ reason, holdOffMs: UPSTREAM_STEP_DOWN_MS }, 'stepping down: another replica may reach the apiserver');
+    this.#stopLeading(reason, true);
+    await this.#lease.stepDown(reason, UPSTREAM_STEP_DOWN_MS);
+    return true;
   }
 
   /**

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { registeredWatchers } from '../support/apiserver-watchers.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { eventually, waitUntil } from '../support/eventually.ts';
 import { addTenantNamespace, createTenant, deleteTenant, TENANT_LABEL, type OwnerInput } from '../support/fixtures.ts';
@@ -48,12 +49,7 @@ interface NamespaceList {
   items: { metadata: { name: string; resourceVersion: string } }[];
 }
 
-/** The apiserver's count of watchers on namespaces (its watch cache's, per kind). */
-async function namespaceWatchers(cp: ControlPlane): Promise<number> {
-  const text = (await cp.admin.request('GET', '/metrics')).body;
-  const line = text.split('\n').find((l) => l.startsWith('apiserver_registered_watchers{') && l.includes('kind="Namespace"'));
-  return Number(line?.split(' ').pop() ?? 0);
-}
+const namespaceWatchers = (cp: ControlPlane) => registeredWatchers(cp, 'Namespace');
 
 const names = (list: NamespaceList) => list.items.map((i) => i.metadata.name).sort().join();
 const significant = (events: TimedEvent[]) => events.filter((e) => e.event.type !== 'BOOKMARK');

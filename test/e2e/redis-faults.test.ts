@@ -5,6 +5,7 @@
 // stop serving or become unready, and the replicas must come back to one leader and one upstream watch
 // per type.
 import * as assert from 'uvu/assert';
+import { registeredWatchers } from '../support/apiserver-watchers.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { eventually } from '../support/eventually.ts';
 import { addTenantNamespace, createTenant, deleteTenant, type OwnerInput } from '../support/fixtures.ts';
@@ -46,11 +47,7 @@ const NAMESPACES_PATH = '/api/v1/namespaces';
 const NAMESPACES = [`oil-a-${suffix}`, `oil-b-${suffix}`];
 const namespaceRef = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 
-async function namespaceWatchers(cp: ControlPlane): Promise<number> {
-  const text = (await cp.admin.request('GET', '/metrics')).body;
-  const line = text.split('\n').find((l) => l.startsWith('apiserver_registered_watchers{') && l.includes('kind="Namespace"'));
-  return Number(line?.split(' ').pop() ?? 0);
-}
+const namespaceWatchers = (cp: ControlPlane) => registeredWatchers(cp, 'Namespace');
 
 async function rolesOf(ctx: Context): Promise<Role[]> {
   return Promise.all(

@@ -8,6 +8,7 @@ import { CoreV1Api, KubeConfig, ListWatch, Watch, type V1Namespace } from '@kube
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { registeredWatchers } from '../support/apiserver-watchers.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { eventually } from '../support/eventually.ts';
 import { addTenantNamespace, createTenant, deleteTenant, type OwnerInput } from '../support/fixtures.ts';
@@ -50,12 +51,7 @@ interface NamespaceList {
   items: { metadata: { name: string; resourceVersion: string } }[];
 }
 
-/** The apiserver's count of watchers on namespaces (its watch cache's, per kind). */
-async function namespaceWatchers(cp: ControlPlane): Promise<number> {
-  const text = (await cp.admin.request('GET', '/metrics')).body;
-  const line = text.split('\n').find((l) => l.startsWith('apiserver_registered_watchers{') && l.includes('kind="Namespace"'));
-  return Number(line?.split(' ').pop() ?? 0);
-}
+const namespaceWatchers = (cp: ControlPlane) => registeredWatchers(cp, 'Namespace');
 
 async function leaderIndex(ctx: Context): Promise<number> {
   const roles = await Promise.all(ctx.replicas.map((r) => r.metric('tenant_proxy_replica_role', { role: 'leader' })));
