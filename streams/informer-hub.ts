@@ -7,6 +7,7 @@
 // and released (reference counted): their reflector starts with the first use and stops with the last.
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { ProgressState } from './change-log.ts';
+import { upstreamRevision } from './upstream-revision.ts';
 import type { RequestSource, StreamLog } from './ports.ts';
 import type { KubeObject } from './kube-object.ts';
 import { EventClock, type Position } from './position.ts';
@@ -64,6 +65,11 @@ export class InformerHub {
   /** The set of watched types, each time it changes (what a follower must know to mirror the leader). */
   get informers$(): Observable<ResourceType[]> {
     return this.#informers.asObservable();
+  }
+
+  /** The apiserver's current revision (a quorum read): at or above every revision any informer saw. */
+  upstreamRevision(): Promise<number> {
+    return upstreamRevision(this.#upstream);
   }
 
   get running(): boolean {

@@ -159,6 +159,14 @@ export class Replicator {
       this.#logger.warn({ top: formatPosition(top), at: formatPosition(this.#replica.position) }, 'leading, but this replica has not read the change log up to its top: not recording');
       return;
     }
+    // Above everything any replica may have read from a lost log too (a follower may have read entries
+    // this replica had not): every follower then reloads the snapshot taken there.
+    const current = lost
+      ? await this.#hub.upstreamRevision().catch((err: Error) => {
+          this.#logger.warn({ err: err.message }, 'the apiserver\'s current revision is unknown: a follower that read further in the lost log than this replica may not reload');
+          return undefined;
+        })
+      : undefined;
     if (generation !== this.#generation) return;
     const degraded = this.#local !== undefined;
     let seeded = 0;
@@ -170,7 +178,7 @@ export class Replicator {
       seeded = this.#seedInformers();
     }
     if (lost) {
-      const restart = { rv: Math.max(top?.rv ?? 0, floor?.rv ?? 0, this.#replica.clock.now.rv, this.#hub.clock.now.rv) + 1, seq: 0 };
+      const restart = { rv: Math.max(top?.rv ?? 0, floor?.rv ?? 0, this.#replica.clock.now.rv, this.#hub.clock.now.rv, current ?? 0) + 1, seq: 0 };
       if (!(await this.#startLogAgain(restart, top))) {
         if (this.#local) this.#local.recorder = new LocalRecorder(this.#hub, this.#replica, this.#local.tag);
         return;

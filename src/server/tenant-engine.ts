@@ -190,7 +190,7 @@ export class TenantEngine {
     const newest = async (): Promise<SnapshotSummary | undefined> => {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), SNAPSHOT_SCRAPE_WAIT_MS)));
-      const kept = await Promise.race([snapshots.kept(), late]);
+      const kept = await Promise.race([snapshots.kept().catch(() => undefined), late]);
       clearTimeout(timer);
       if (kept?.ok) last = kept.snapshots[0];
       return last;

@@ -142,6 +142,12 @@ export class View {
     const now = current !== undefined && isVisible(this.scope, current, this.#directory);
     if (now && current) {
       if (before === current) return undefined;
+      if (before !== undefined && sameState(before, current)) {
+        // The same upstream state again (a leader's watch restarted from an older revision than the
+        // followers had read): not a change a watcher should see twice.
+        this.#visible.set(key, current);
+        return undefined;
+      }
       this.#visible.set(key, current);
       return { position, type: before ? 'MODIFIED' : 'ADDED', object: current, previous: before };
     }
@@ -158,4 +164,9 @@ export class View {
     this.#position = events[events.length - 1]?.position ?? this.#position;
     for (const listener of this.#listeners) listener.deliver(this, events);
   }
+}
+
+/** Same resourceVersion and the same content (a converted version may change content at one resourceVersion). */
+function sameState(a: KubeObject, b: KubeObject): boolean {
+  return a.metadata.resourceVersion !== undefined && a.metadata.resourceVersion === b.metadata.resourceVersion && JSON.stringify(a) === JSON.stringify(b);
 }

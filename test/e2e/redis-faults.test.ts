@@ -49,11 +49,12 @@ const namespaceRef = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', m
 
 const namespaceWatchers = (cp: ControlPlane) => registeredWatchers(cp, 'Namespace');
 
-async function rolesOf(ctx: Context): Promise<Role[]> {
+/** Each replica's role; `unanswered` while its /metrics does not answer (a busy machine, a transition). */
+async function rolesOf(ctx: Context): Promise<(Role | 'unanswered')[]> {
   return Promise.all(
     ctx.replicas.map(async (r) => {
-      for (const role of ROLES) if ((await r.metric('tenant_proxy_replica_role', { role })) === 1) return role;
-      throw new Error('a replica without a role');
+      for (const role of ROLES) if ((await r.metric('tenant_proxy_replica_role', { role }).catch(() => 0)) === 1) return role;
+      return 'unanswered';
     }),
   );
 }
@@ -81,7 +82,7 @@ async function follow(client: KubeHttp, after: number): Promise<Follower> {
 
 const expiredWatch = (f: Follower) => f.reader.ended && f.reader.events.some((e) => e.event.type === 'ERROR' && (e.event.object as { code?: number }).code === 410);
 
-const settled = (roles: Role[]) => roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r !== 'degraded');
+const settled = (roles: (Role | 'unanswered')[]) => roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r !== 'degraded');
 
 /** What a watcher saw, as the apiserver would show it: type, name, upstream resourceVersion. */
 const changes = (events: readonly TimedEvent[]) =>
