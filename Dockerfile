@@ -7,6 +7,7 @@ COPY bin ./bin
 COPY src ./src
 COPY streams ./streams
 COPY redis ./redis
-USER node
+# The node image's "node" user, by number: Kubernetes' runAsNonRoot can only verify a numeric user.
+USER 1000:1000
 EXPOSE 9001 9002
 ENTRYPOINT ["node", "bin/tenant-proxy.js"]
