@@ -1,6 +1,8 @@
 // `npm run demo`: the local control plane with demo tenants, and tenant-proxy in front of it.
 // Builds the control plane on first use (minutes), writes kubeconfigs for alice (client certificate),
 // bob (token) and admin to .demo/, prints what to try, and stops everything on Ctrl-C.
+// `--replicas N`: N replica processes sharing Redis behind HAProxy instead (scripts/demo-replicas.ts).
+// Environment: DEMO_LISTEN, DEMO_METRICS_LISTEN (single process only), DEMO_DIR (instead of .demo/).
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +14,10 @@ import { loadUpstream } from '../src/basics/upstream.ts';
 import { ControlPlane, ensureBinaries } from '../test/support/control-plane.ts';
 import { createTenant } from '../test/support/fixtures.ts';
 import { apply } from '../test/support/manifests.ts';
+import { runReplicasDemo } from './demo-replicas.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DEMO_DIR = path.join(ROOT, '.demo');
+const DEMO_DIR = process.env.DEMO_DIR ? path.resolve(process.env.DEMO_DIR) : path.join(ROOT, '.demo');
 const LISTEN = process.env.DEMO_LISTEN ?? '127.0.0.1:9001';
 const METRICS_LISTEN = process.env.DEMO_METRICS_LISTEN ?? '127.0.0.1:9002';
 
@@ -93,4 +96,18 @@ Ctrl-C stops the proxy and the control plane.
   }
 }
 
-void main();
+function replicasFlag(argv: readonly string[]): number | undefined {
+  const i = argv.findIndex((a) => a === '--replicas' || a.startsWith('--replicas='));
+  if (i < 0) return undefined;
+  const value = argv[i]?.includes('=') ? argv[i]?.split('=')[1] : argv[i + 1];
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`[demo] --replicas wants a whole number ≥ 1, got ${value}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const replicas = replicasFlag(process.argv.slice(2));
+if (replicas === undefined) void main();
+else void runReplicasDemo({ root: ROOT, dir: DEMO_DIR, listen: LISTEN, replicas, seed, say });
