@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { comparePositions, EventClock, formatPosition, localTagOf, ZERO, type Position } from './position.ts';
 import type { StreamLog } from './ports.ts';
 import type { ReflectorEvent, ReflectorState } from './reflector.ts';
-import { findStart } from './replica-start.ts';
+import { findStart, type StartPoint } from './replica-start.ts';
 import { typeId, type ResourceType } from './resource-type.ts';
 import { UNOBSERVED, type ReplicationObserver } from './replication-observer.ts';
 import type { Snapshot, SnapshotStore, SnapshotSummary, SnapshotType } from './snapshot-store.ts';
@@ -280,11 +280,7 @@ export class LogReplica {
     if (!this.#snapshots) return { ok: false, error: new Error('no snapshot store') };
     const found = await findStart(this.#log, this.#snapshots);
     if (!found.ok) return found;
-    if (found.start.kind === 'snapshot') this.restore(found.start.snapshot);
-    else {
-      this.#position = found.start.after;
-      this.clock.adopt(found.start.after);
-    }
+    this.#take(found.start);
     for (;;) {
       const read = await this.#log.read(this.#position, READ_PAGE);
       if (!read.ok) return { ok: false, error: read.reason === 'trimmed' ? new Error(`the log was trimmed through ${formatPosition(read.trimmedThrough)} while being read`) : read.error };
@@ -304,8 +300,8 @@ export class LogReplica {
         continue;
       }
       const start = found.start;
+      this.#take(start);
       if (start.kind === 'snapshot') {
-        this.restore(start.snapshot);
         this.loaded = start.summary;
         this.stats.loads++;
         const objects = start.snapshot.types.reduce((sum, type) => sum + type.objects.length, 0);
@@ -314,13 +310,18 @@ export class LogReplica {
       }
       if (start.missing) this.#streamLog.warn({ why, from: formatPosition(start.after), at: formatPosition(this.#position) }, `no snapshot covers the log's beginning (${start.missing}): reading the log from its beginning, so this replica lacks what was trimmed`);
       else this.#streamLog.info({ why }, 'no snapshot yet: reading the change log from its beginning');
-      if (comparePositions(start.after, this.#position) > 0) {
-        this.#position = start.after;
-        this.clock.adopt(start.after);
-      }
       return true;
     }
     return false;
+  }
+
+  /** Moves to a start point: the snapshot's state, or the log's beginning when it is ahead. */
+  #take(start: StartPoint): void {
+    if (start.kind === 'snapshot') this.restore(start.snapshot);
+    else if (comparePositions(start.after, this.#position) > 0) {
+      this.#position = start.after;
+      this.clock.adopt(start.after);
+    }
   }
 
   /**

@@ -5,6 +5,7 @@
 import type { Logger } from './log.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { Cached } from './ttl-cache.ts';
+import { withTimeout } from './with-timeout.ts';
 
 /** How long a request waits for the store before it computes the value itself. */
 export const SHARED_CACHE_WAIT_MS = 75;
@@ -59,11 +60,8 @@ export class SharedLevel<V> {
 
   async #read(key: string): Promise<Cached<V> | undefined> {
     const waitMs = this.#context.waitMs ?? SHARED_CACHE_WAIT_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
-    const read = await Promise.race([this.#context.store.read(this.#space, key), late]);
-    clearTimeout(timer);
-    if (read === 'timeout') {
+    const read = await withTimeout(this.#context.store.read(this.#space, key), waitMs);
+    if (read === undefined) {
       this.#count('timeout', new Error(`reading the shared ${this.#space} cache took more than ${waitMs} ms`));
       return undefined;
     }

@@ -23,6 +23,7 @@ import { comparePositions, formatPosition, randomLocalTag, ZERO, type Position }
 import type { SnapshotStore } from '../../streams/snapshot-store.ts';
 import { SnapshotWriter, snapshotPolicyFor } from '../../streams/snapshot-writer.ts';
 import type { Logger } from '../basics/log.ts';
+import { withTimeout } from '../basics/with-timeout.ts';
 import type { ReplicaObserver } from './replication-metrics.ts';
 
 /** How long a new leader waits for its replica to have read the log up to the top before it records. */
@@ -58,12 +59,6 @@ export interface ReplicatorOptions {
   /** A replica that cannot read the log this long runs on its own (degraded). */
   degradeAfterMs: number;
   observer?: ReplicaObserver;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export class Replicator {

@@ -15,6 +15,7 @@ import type { ResourceType } from '../../streams/resource-type.ts';
 import { CUSTOM_RESOURCE_DEFINITIONS, GLOBAL_PROXY_SETTINGS, NAMESPACES, PERSISTENT_VOLUME_CLAIMS, PROXY_SETTINGS, ROLE_BINDINGS, TENANTS, qualifiedResource, typeId } from '../../streams/resource-type.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import type { Logger } from '../basics/log.ts';
+import { withTimeout } from '../basics/with-timeout.ts';
 import { Gauge, type Registry } from 'prom-client';
 import { Printers } from '../serve/printers.ts';
 import { BUILT_IN_SERVED, ServedTypes } from '../serve/served-types.ts';
@@ -188,10 +189,7 @@ export class TenantEngine {
     // A scrape never waits on Redis for long (a frozen Redis would hang /metrics): the last answer stands.
     let last: SnapshotSummary | undefined;
     const newest = async (): Promise<SnapshotSummary | undefined> => {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), SNAPSHOT_SCRAPE_WAIT_MS)));
-      const kept = await Promise.race([snapshots.kept().catch(() => undefined), late]);
-      clearTimeout(timer);
+      const kept = await withTimeout(snapshots.kept().catch(() => undefined), SNAPSHOT_SCRAPE_WAIT_MS);
       if (kept?.ok) last = kept.snapshots[0];
       return last;
     };

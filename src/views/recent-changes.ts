@@ -59,9 +59,12 @@ export class RecentChanges {
   #dropOldest(count: number): void {
     const last = this.#changes[count - 1];
     if (last) this.#completeAfter = last.position;
-    for (const change of this.#changes.slice(0, count)) {
-      const revision = Number(change.object.metadata.resourceVersion);
-      if (this.#late.get(revision) === change.position) this.#late.delete(revision);
+    if (this.#late.size > 0) {
+      for (let i = 0; i < count; i++) {
+        const change = this.#changes[i] as Change;
+        const revision = Number(change.object.metadata.resourceVersion);
+        if (this.#late.get(revision) === change.position) this.#late.delete(revision);
+      }
     }
     this.#changes.splice(0, count);
     this.#arrivedAt.splice(0, count);

@@ -250,6 +250,15 @@ const resumedEvents = (r: Resumed) => [...r.before, ...(r.reader?.events ?? [])]
 const goneOf = (r: Resumed) => r.statuses.filter((s) => s === 410).length + gone(r.reader?.events ?? []);
 
 /** Waits until every reader holds `expected` (BOOKMARKs aside), then asserts it, and again a moment later (nothing more arrives). */
+/** The watchers on the surviving replicas got exactly the oracle's events, on the stream they opened first. */
+async function assertSurvivorsExact(d: Deployment, watches: readonly ReplicaWatch[], survivors: readonly number[], expected: string[]): Promise<void> {
+  await assertAllEqual(
+    survivors.map((i): [string, () => TimedEvent[]] => [`watcher on ${d.replicas[i]?.name}`, () => at(watches, i).reader.events]),
+    expected,
+  );
+  for (const i of survivors) assert.not.ok(at(watches, i).reader.ended, `the watcher on ${d.replicas[i]?.name} never had to reconnect`);
+}
+
 async function assertAllEqual(readers: [string, () => TimedEvent[]][], expected: string[]): Promise<void> {
   await waitUntil(() => readers.every(([, events]) => summary(events()).length >= expected.length), 'every watcher has as many events as the oracle', SETTLE_MS).catch(() => undefined);
   await sleep(1_000);
@@ -379,11 +388,7 @@ test('leader SIGKILL: another replica leads within the lease ttl; every watcher 
       const later = track(await resumeWatch(`the killed ${d.replicas[leader]?.name}'s watcher, moved to ${moveToName} after the load`, moveTo, killed));
 
       const expected = await oracleEvents(oracle, load.steps);
-      await assertAllEqual(
-        survivors.map((i): [string, () => TimedEvent[]] => [`watcher on ${d.replicas[i]?.name}`, () => at(watches, i).reader.events]),
-        expected,
-      );
-      for (const i of survivors) assert.not.ok(at(watches, i).reader.ended, `the watcher on ${d.replicas[i]?.name} never had to reconnect`);
+      await assertSurvivorsExact(d, watches, survivors, expected);
       assert.is(await leaderOf(survivorReplicas), survivors.indexOf(newLeader), 'the same survivor still leads');
       await assertLogInOrder(d.redis);
       oracle.close();
@@ -427,11 +432,7 @@ test('follower SIGKILL: the leader stays; every watcher gets exactly the oracle\
       const later = track(await resumeWatch(`the killed ${d.replicas[follower]?.name}'s watcher, moved to ${d.replicas[other]?.name} after the load`, moveTo, killed));
 
       const expected = await oracleEvents(oracle, load.steps);
-      await assertAllEqual(
-        survivors.map((i): [string, () => TimedEvent[]] => [`watcher on ${d.replicas[i]?.name}`, () => at(watches, i).reader.events]),
-        expected,
-      );
-      for (const i of survivors) assert.not.ok(at(watches, i).reader.ended, `the watcher on ${d.replicas[i]?.name} never had to reconnect`);
+      await assertSurvivorsExact(d, watches, survivors, expected);
       const survivorReplicas = survivors.map((i) => at(d.replicas, i));
       assert.is(survivors[await leaderOf(survivorReplicas)], leader, 'the leader did not change');
       assert.is(await d.redis.client('epoch').get(EPOCH_KEY), epoch, 'nor did the lease epoch');

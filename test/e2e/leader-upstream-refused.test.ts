@@ -17,7 +17,7 @@ import { startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { unauthorizedUpstream, type UnauthorizedUpstream } from '../support/unauthorized-upstream.ts';
-import { WatchReader } from '../support/watch-reader.ts';
+import { watchAfterList, type WatchReader } from '../support/watch-reader.ts';
 
 interface Context {
   cp: ControlPlane;
@@ -64,14 +64,8 @@ test.before(async (ctx) => {
   ctx.watchers = [];
   ctx.made = [];
   for (const replica of ctx.replicas.slice(1)) {
-    const client = replica.client(alice);
-    const list = await eventually(
-      () => client.json<{ metadata: { resourceVersion: string }; items: unknown[] }>('GET', NAMESPACES_PATH).catch(() => undefined),
-      (l) => l?.items.length === NAMESPACES.length,
-      "alice's namespaces",
-      30_000,
-    );
-    ctx.watchers.push(await WatchReader.open(client, `${NAMESPACES_PATH}?watch=1&resourceVersion=${list?.metadata.resourceVersion ?? ''}`));
+    const { reader } = await watchAfterList(replica.client(alice), NAMESPACES_PATH, (l) => l.items.length === NAMESPACES.length, "alice's namespaces");
+    ctx.watchers.push(reader);
   }
 });
 

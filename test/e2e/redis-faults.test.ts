@@ -15,7 +15,7 @@ import { startProxy, type RunningProxy } from '../support/proxy.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
-import { WatchReader, type TimedEvent } from '../support/watch-reader.ts';
+import { watchAfterList, WatchReader, type TimedEvent } from '../support/watch-reader.ts';
 
 const LEASE_TTL = '3s';
 const ROLES = ['leader', 'follower', 'degraded'] as const;
@@ -70,14 +70,8 @@ const revisionOf = (rv: string) => Number(rv.split('.')[0]);
 
 /** A watch from a fresh list: what a client does at start, and after a 410. */
 async function follow(client: KubeHttp, after: number): Promise<Follower> {
-  const list = await eventually(
-    () => client.json<{ metadata: { resourceVersion: string }; items: unknown[] }>('GET', NAMESPACES_PATH).catch(() => undefined),
-    (l) => l?.items.length === NAMESPACES.length && revisionOf(l.metadata.resourceVersion) >= after,
-    "alice's namespaces",
-    30_000,
-  );
-  const rv = list?.metadata.resourceVersion ?? '';
-  return { client, reader: await WatchReader.open(client, `${NAMESPACES_PATH}?watch=1&resourceVersion=${rv}`), fromRv: revisionOf(rv) };
+  const { list, reader } = await watchAfterList(client, NAMESPACES_PATH, (l) => l.items.length === NAMESPACES.length && revisionOf(l.metadata.resourceVersion) >= after, "alice's namespaces");
+  return { client, reader, fromRv: revisionOf(list.metadata.resourceVersion) };
 }
 
 const expiredWatch = (f: Follower) => f.reader.ended && f.reader.events.some((e) => e.event.type === 'ERROR' && (e.event.object as { code?: number }).code === 410);

@@ -14,12 +14,11 @@ import { ControlPlane } from '../support/control-plane.ts';
 import { cuttableRelay, type CuttableRelay } from '../support/cuttable-relay.ts';
 import { eventually } from '../support/eventually.ts';
 import { addTenantNamespace, createTenant } from '../support/fixtures.ts';
-import type { KubeHttp } from '../support/kube-http.ts';
 import { patch } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { suite } from '../support/suite.ts';
-import { WatchReader } from '../support/watch-reader.ts';
+import { watchAfterList, type WatchReader } from '../support/watch-reader.ts';
 
 interface Context {
   cp: ControlPlane;
@@ -120,14 +119,9 @@ test.before(async (ctx) => {
   const alice = await ctx.cp.clientCertificate('alice');
   ctx.watchers = [];
   for (const replica of ctx.replicas) {
-    const client: KubeHttp = replica.client(alice);
-    const list = await eventually(
-      () => client.json<{ metadata: { resourceVersion: string }; items: { metadata: { name: string; resourceVersion: string } }[] }>('GET', NAMESPACES_PATH).catch(() => undefined),
-      (l) => l?.items.map((i) => `${i.metadata.name} @${i.metadata.resourceVersion}`).join() === NAMESPACES.map((n) => `${n} @${ctx.initial.get(n)}`).join(),
-      "alice's namespaces on every replica",
-      30_000,
-    );
-    ctx.watchers.push(await WatchReader.open(client, `${NAMESPACES_PATH}?watch=1&resourceVersion=${list?.metadata.resourceVersion ?? ''}`));
+    const expected = NAMESPACES.map((n) => `${n} @${ctx.initial.get(n)}`).join();
+    const { reader } = await watchAfterList(replica.client(alice), NAMESPACES_PATH, (l) => l.items.map((i) => `${i.metadata.name} @${i.metadata.resourceVersion}`).join() === expected, "alice's namespaces on every replica");
+    ctx.watchers.push(reader);
   }
 });
 

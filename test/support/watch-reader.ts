@@ -2,6 +2,7 @@
 // time it came, the time the stream ended, and waits for events matching a predicate. Lines must be
 // complete JSON; anything else is recorded as a parse failure and fails the waits.
 import type { ClientRequest, IncomingMessage } from 'node:http';
+import { eventually } from './eventually.ts';
 import type { KubeHttp, RequestOptions } from './kube-http.ts';
 
 export interface WatchEvent {
@@ -134,4 +135,19 @@ export class WatchReader {
   close(): void {
     this.#req.destroy();
   }
+}
+
+export interface ListedItems {
+  metadata: { resourceVersion: string };
+  items: { metadata: { name: string; resourceVersion: string } }[];
+}
+
+/**
+ * What a client does at start (and after a 410): lists `path` until the list is what `accept` wants,
+ * then watches from the list's resourceVersion.
+ */
+export async function watchAfterList(client: KubeHttp, path: string, accept: (list: ListedItems) => boolean, what: string): Promise<{ list: ListedItems; reader: WatchReader }> {
+  const listed = await eventually(() => client.json<ListedItems>('GET', path).catch(() => undefined), (l) => l !== undefined && accept(l), what, 30_000);
+  const list = listed as ListedItems;
+  return { list, reader: await WatchReader.open(client, `${path}?watch=1&resourceVersion=${list.metadata.resourceVersion}`) };
 }
