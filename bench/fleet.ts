@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Reply, WatchSpec } from './load/watchers.ts';
+import { userToken } from './replay/reviews.ts';
 
 export type ProxyKind = 'multiplexer' | 'forwarding';
 
@@ -39,12 +40,16 @@ export async function heapBytes(target: ProxyTarget): Promise<number | undefined
 export interface FleetReport {
   samples: number[];
   events: number;
+  /** Events at or below a resourceVersion the watcher had already seen of that object. */
+  duplicates: number;
   bookmarks: number;
   errors: number;
   ended: number;
   expired: number;
   stalled: number;
   stalledEnded: number;
+  /** Wall-clock ms of the first delivery of an event emitted at or after the mark; -1 if none. */
+  firstDeliveryAfterMark: number;
   /** The worst load generator's event-loop delay p99 and max over the window. */
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
@@ -60,13 +65,15 @@ export class Fleet {
     this.size = size;
   }
 
-  static async open(target: ProxyTarget, ids: Identities, users: readonly string[], processes: number, path: string, transport: 'http' | 'websocket' = 'http', listFirst = false): Promise<{ fleet: Fleet; opened: number; failed: number; ms: number; firstError?: string }> {
+  /** `tokenShare`: the fraction of watchers (every n-th) authenticating with a bearer token instead of their certificate. */
+  static async open(target: ProxyTarget, ids: Identities, users: readonly string[], processes: number, path: string, transport: 'http' | 'websocket' = 'http', listFirst = false, tokenShare = 0): Promise<{ fleet: Fleet; opened: number; failed: number; ms: number; firstError?: string }> {
     const loads = Array.from({ length: Math.max(1, Math.min(processes, users.length)) }, () => new LoadProcess<Reply>('bench/load/watchers.ts'));
     const shares: WatchSpec[][] = loads.map(() => []);
     users.forEach((user, i) => {
       const cert = ids.certs.get(user);
       if (!cert) throw new Error(`no certificate for ${user}`);
-      shares[i % loads.length]?.push({ certPem: cert.certPem, keyPem: cert.keyPem, path });
+      const token = tokenShare > 0 && i % Math.round(1 / tokenShare) === 0 ? userToken(user) : undefined;
+      shares[i % loads.length]?.push({ certPem: cert.certPem, keyPem: cert.keyPem, path, token });
     });
     const started = performance.now();
     const replies = await Promise.all(loads.map((l, i) => l.request({ cmd: 'open', url: target.url, caPem: target.caPem, watchers: shares[i], concurrency: 64, transport, listFirst }, 'opened', 600_000)));
@@ -79,12 +86,19 @@ export class Fleet {
     for (const l of this.#processes) l.send({ cmd: 'reset' });
   }
 
+  /** From now on, reports say when the first event emitted at or after `at` (wall-clock ms) arrived. */
+  mark(at: number): void {
+    for (const l of this.#processes) l.send({ cmd: 'mark', at });
+  }
+
   async report(): Promise<FleetReport> {
     const replies = await Promise.all(this.#processes.map((l) => l.request({ cmd: 'report' }, 'report')));
-    const merged: FleetReport = { samples: [], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalled: 0, stalledEnded: 0, loopDelayP99Ms: 0, loopDelayMaxMs: 0 };
+    const merged: FleetReport = { samples: [], events: 0, duplicates: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalled: 0, stalledEnded: 0, firstDeliveryAfterMark: -1, loopDelayP99Ms: 0, loopDelayMaxMs: 0 };
     for (const r of replies) {
       for (const s of r.samples) merged.samples.push(s);
       merged.events += r.events;
+      merged.duplicates += r.duplicates;
+      if (r.firstDeliveryAfterMark >= 0 && (merged.firstDeliveryAfterMark < 0 || r.firstDeliveryAfterMark < merged.firstDeliveryAfterMark)) merged.firstDeliveryAfterMark = r.firstDeliveryAfterMark;
       merged.bookmarks += r.bookmarks;
       merged.errors += r.errors;
       merged.ended += r.ended;
@@ -101,9 +115,10 @@ export class Fleet {
     for (const l of this.#processes) l.send({ cmd: 'stall', fraction });
   }
 
-  async reconnect(windowMs: number): Promise<{ reconnected: number; failed: number; ms: number }> {
+  /** Every watch (or only those whose connection ended) reconnects within `windowMs`, to its own proxy or round robin over `urls`. */
+  async reconnect(windowMs: number, options: { urls?: string[]; onlyEnded?: boolean } = {}): Promise<{ reconnected: number; failed: number; ms: number }> {
     const started = performance.now();
-    const replies = await Promise.all(this.#processes.map((l) => l.request({ cmd: 'reconnect', windowMs }, 'reconnected', 600_000)));
+    const replies = await Promise.all(this.#processes.map((l) => l.request({ cmd: 'reconnect', windowMs, ...options }, 'reconnected', 600_000)));
     return { reconnected: replies.reduce((n, r) => n + r.reconnected, 0), failed: replies.reduce((n, r) => n + r.failed, 0), ms: performance.now() - started };
   }
 

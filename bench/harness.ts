@@ -70,6 +70,32 @@ export async function scrapeMany(metricsPort: number, names: readonly string[], 
   return sums;
 }
 
+/** Cumulative bucket counts (upper bound → observations) of a Prometheus histogram, from one scrape. */
+export async function scrapeHistogram(metricsPort: number, name: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  const pattern = new RegExp(`^${name}_bucket\\{(?:[^}]*,)?le="([^"]+)"[^}]*\\} ([0-9.e+-]+)$`);
+  for (const line of text.split('\n')) {
+    const m = pattern.exec(line);
+    if (!m?.[1] || !m[2]) continue;
+    const bound = m[1] === '+Inf' ? Infinity : Number(m[1]);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + Number(m[2]));
+  }
+  return buckets;
+}
+
+/**
+ * The upper bound of the bucket holding quantile `q` of the observations made between two scrapes of a
+ * histogram (NaN without observations): a bound, not an interpolation.
+ */
+export function bucketQuantile(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>, q: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  if (total <= 0) return NaN;
+  for (const bound of bounds) if ((after.get(bound) ?? 0) - (before.get(bound) ?? 0) >= q * total) return bound;
+  return Infinity;
+}
+
 export interface Identities {
   ca: CertificateAuthority;
   caFile: string;
@@ -116,14 +142,17 @@ export async function startService(args: string[], timeoutMs = 120_000, env: Nod
   return { child, ready, stop: () => stopProcess(child, 10_000) };
 }
 
-/** tenant-proxy as its own process, in front of `kubeconfig`, trusting client certificates of `clientCaFile`. */
-export async function startTenantProxy(kubeconfig: string, clientCaFile: string): Promise<{ child: ChildProcess; url: string; caPem: string; metricsPort: number; readyMs: number; stop(): Promise<void> }> {
+/**
+ * tenant-proxy as its own process, in front of `kubeconfig`, trusting client certificates of `clientCaFile`;
+ * replicas given one `certDir` serve one certificate (the first to start generates it).
+ */
+export async function startTenantProxy(kubeconfig: string, clientCaFile: string, options: { certDir?: string; flags?: string[] } = {}): Promise<{ child: ChildProcess; url: string; caPem: string; metricsPort: number; readyMs: number; stop(): Promise<void> }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
-  const certDir = mkdtempSync(path.join(tmpdir(), 'tenant-proxy-bench-serving-'));
+  const certDir = options.certDir ?? mkdtempSync(path.join(tmpdir(), 'tenant-proxy-bench-serving-'));
   const started = performance.now();
   // BENCH_PROXY_EXEC_ARGV='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the proxy under test.
   const execArgv = (process.env.BENCH_PROXY_EXEC_ARGV ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...execArgv, '--import', 'tsx', 'src/cli.ts', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--kubeconfig', kubeconfig, '--client-ca-file', clientCaFile, '--cert-dir', certDir, '--log-level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...execArgv, '--import', 'tsx', 'src/cli.ts', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--kubeconfig', kubeconfig, '--client-ca-file', clientCaFile, '--cert-dir', certDir, '--log-level', 'warn', ...(options.flags ?? [])], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   const deadline = Date.now() + 180_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`tenant-proxy exited with ${child.exitCode}`);

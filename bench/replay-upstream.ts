@@ -105,7 +105,8 @@ export interface EmitResult {
 
 export interface ReplayStats {
   resourceVersion: string;
-  requests: { list: number; watch: number; other: number };
+  /** `review`: TokenReviews and access reviews. */
+  requests: { list: number; watch: number; review: number; other: number };
   requestsByResource: Record<string, { list: number; watch: number; get: number }>;
   watches: { open: number; byResource: Record<string, number>; blocked: number; opened: number; expired: number };
   connections: { open: number; accepted: number };
@@ -125,11 +126,12 @@ export class ReplayUpstream {
   readonly #sockets = new Set<Socket>();
   #discovery = new Map<string, Buffer>();
   #port = 0;
-  readonly #requests = { list: 0, watch: 0, other: 0 };
+  readonly #requests = { list: 0, watch: 0, review: 0, other: 0 };
   readonly #byResource = new Map<string, { list: number; watch: number; get: number }>();
   #revision = 0;
   #changes = 0;
   #emitted = 0;
+  readonly #emittedByTenant = new Map<string, number>();
   #accepted = 0;
   #pacer: Pacer | undefined;
 
@@ -264,9 +266,12 @@ export class ReplayUpstream {
         this.#fanout.batch(() => {
           for (let i = 0; i < count; i++) {
             const name = next();
-            if (!namespaces.get(name)) continue; // deleted since the emission started
+            const namespace = namespaces.get(name);
+            if (!namespace) continue; // deleted since the emission started
             this.modify(name);
             emitted++;
+            const tenant = namespace.metadata.labels?.[TENANT_LABEL] ?? '';
+            this.#emittedByTenant.set(tenant, (this.#emittedByTenant.get(tenant) ?? 0) + 1);
           }
         }),
       );
@@ -285,6 +290,11 @@ export class ReplayUpstream {
         throw err;
       },
     );
+  }
+
+  /** Namespace changes emitted so far, per tenant. */
+  emittedByTenant(): ReadonlyMap<string, number> {
+    return new Map(this.#emittedByTenant);
   }
 
   stats(): ReplayStats {
@@ -409,11 +419,12 @@ export class ReplayUpstream {
       }
       return;
     }
-    this.#requests.other++;
     if (method === 'POST' && info.isResourceRequest && (info.apiGroup === 'authentication.k8s.io' || info.apiGroup === 'authorization.k8s.io')) {
+      this.#requests.review++;
       answerReview(info.resource, req, res);
       return;
     }
+    this.#requests.other++;
     if (type) throw new StatusError(405, 'MethodNotAllowed', `the replay upstream serves only get, list and watch of ${qualifiedResource(type)}`);
     throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
   }

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { capacityModel } from './capacity.ts';
 import type { ProxyKind } from './fleet.ts';
 import { machine, ROOT, type Figure, type Figures } from './harness.ts';
 
@@ -12,7 +13,10 @@ export interface ScenarioResult {
   upstream: 'replay' | 'control-plane';
   upstreamWhy: string;
   params: Record<string, unknown>;
-  figures: Record<ProxyKind, Figures>;
+  /** Per column: the two proxies compared, or (with `columns`) the parts of one deployment. */
+  figures: Partial<Record<ProxyKind, Figures>> & Record<string, Figures>;
+  /** Column keys and headings of the table, when they are not the two proxies. */
+  columns?: { key: string; heading: string }[];
   notes?: string[];
 }
 
@@ -38,8 +42,8 @@ function commit(): string {
 
 export function storeResult(result: ScenarioResult, dir = RESULTS_DIR): string {
   const ratio: Record<string, number> = {};
-  for (const [name, figure] of Object.entries(result.figures.multiplexer)) {
-    const other = result.figures.forwarding[name];
+  for (const [name, figure] of Object.entries(result.figures.multiplexer ?? {})) {
+    const other = result.figures.forwarding?.[name];
     if (other && figure.value !== 0 && Number.isFinite(other.value / figure.value)) ratio[name] = Math.round((other.value / figure.value) * 100) / 100;
   }
   const date = new Date().toISOString();
@@ -61,17 +65,24 @@ const METHOD: Record<string, string> = {
   'slow-consumers':
     'Fan-out at a fixed rate: one unrecorded warm-up run, two runs with every watcher reading (their p99 difference is the noise), then one with 1 % of the watchers no longer reading their sockets; compared: the readers\' latency percentiles, the proxy\'s memory, and what happened to the stalled watchers (`stalled_paused_by_proxy`: how many the proxy had stopped writing to because their socket was full, from its `tenant_proxy_watchers_paused` gauge). The pause, the catch-up from history and the 410 for a watcher stalled past the history are tested end to end in test/e2e/slow-watchers.test.ts.',
   startup: 'Time from starting the proxy process to its /readyz answering 200, and its memory then.',
+  replicas:
+    'As fan-out, through a replicated deployment: N tenant-proxy processes (`--redis`, one redis-server, shared serving certificate and shared-auth key) in front of one upstream, the watchers spread over the replicas round robin as a TCP load balancer would (so every replica serves every tenant), one load generator per replica. Latencies are per role: the leader (runs the upstream informers and appends to the change log) and the followers (serve from the log), pooled over all windows of a rate. CPU: each replica\'s user+system time over the window; Redis CPU from its own `INFO` (`used_cpu_sys` + `used_cpu_user`) over the window. Log append (leader: change received → batch acknowledged by Redis) and tail lag (leader recorded → this replica applied) come from the replicas\' own histograms, as the upper bound of the bucket holding the 99th percentile of the window\'s observations. Redis memory and the change log\'s bytes (`MEMORY USAGE` of the stream ÷ its entries) are read at the end of the run.',
+  failover:
+    'N replicas, watchers spread round robin (each lists, then watches with bookmarks, like an informer; a share of them authenticates with bearer tokens, the rest with client certificates). The upstream changes namespaces at a fixed rate throughout. The leader is SIGKILLed 3 s into the emission. `first_event_after_kill`: from the kill to the first delivery, on a surviving replica, of a change the upstream made after the kill (such a change can only come through the new leader). Once the new leader holds its upstream watches (+3 s), the killed replica\'s watchers reconnect to the survivors at random moments within the storm window, each with the last resourceVersion it saw; the upstream counts the lists, watches and reviews asked meanwhile (until 3 s after the last reconnect). At the end each watcher\'s events are checked against what the upstream emitted for its tenant since the watchers were reset: lost = emitted − distinct events received; repeated = events at or below a resourceVersion the watcher had already seen of that namespace.',
+  'replica-cold-start':
+    'One replica starts alone (it lists every type upstream and leads) and writes its first snapshot to Redis; then a second replica starts against the same Redis. Time from process start to /readyz 200 for each; the upstream requests counted from the second replica\'s start until 0.5 s after it was ready.',
 };
 
 export function targetChecks(r: StoredResult): string[] {
-  const m = r.figures.multiplexer;
+  const m = r.figures.multiplexer ?? {};
+  const baseline = r.figures.forwarding ?? {};
   const get = (name: string): Figure | undefined => m[name];
   const checks: string[] = [];
   const line = (ok: boolean | undefined, text: string) => checks.push(`${ok === undefined ? '–' : ok ? '✔ met' : '✘ missed'}: ${text}`);
   if (r.scenario === 'fan-out' || r.scenario === 'fan-out-websocket') {
     const types = Number(r.params.resourceTypes ?? NaN);
     const up = get('upstream_watch_connections')?.value;
-    line(up === undefined ? undefined : up <= types, `upstream watch connections = number of resource types (${up} for ${types} types; baseline ${r.figures.forwarding.upstream_watch_connections?.value})`);
+    line(up === undefined ? undefined : up <= types, `upstream watch connections = number of resource types (${up} for ${types} types; baseline ${baseline.upstream_watch_connections?.value})`);
     const connected = get('watchers_connected')?.value;
     line(connected === undefined ? undefined : connected >= 10_000, `≥ 10,000 concurrent watchers in one process (${connected})`);
     const heap = get('heap_per_watcher')?.value;
@@ -91,7 +102,29 @@ export function targetChecks(r: StoredResult): string[] {
     }
   } else if (r.scenario === 'reconnect-storm') {
     const caused = get('upstream_requests_caused')?.value;
-    line(caused === undefined ? undefined : caused === 0, `a reconnect storm causes zero upstream requests (${caused}; baseline ${r.figures.forwarding.upstream_requests_caused?.value})`);
+    line(caused === undefined ? undefined : caused === 0, `a reconnect storm causes zero upstream requests (${caused}; baseline ${baseline.upstream_requests_caused?.value})`);
+  } else if (r.scenario === 'replicas') {
+    const types = Number(r.params.resourceTypes ?? NaN);
+    const up = r.figures.deployment?.upstream_watch_connections?.value;
+    line(up === undefined ? undefined : up <= types, `upstream watch connections for the whole deployment = number of resource types (${up} for ${types} types)`);
+    const p99 = r.figures.followers?.p99_at_500?.value;
+    line(p99 === undefined ? undefined : p99 <= 50, `follower p99 ≤ 50 ms at 500 events/s (${p99} ms; leader ${r.figures.leader?.p99_at_500?.value} ms)`);
+  } else if (r.scenario === 'failover') {
+    const s = r.figures.survivors ?? {};
+    const resumed = r.figures.resumed ?? {};
+    const d = r.figures.deployment ?? {};
+    const ttl = Number(d.lease_ttl?.value ?? NaN);
+    const first = s.first_event_after_kill?.value;
+    line(first === undefined ? undefined : first <= ttl + 2, `first change after the kill delivered ≤ lease TTL + 2 s (${first} s with a ${ttl} s lease)`);
+    const lost = (s.events_lost?.value ?? NaN) + (resumed.events_lost?.value ?? NaN);
+    line(Number.isNaN(lost) ? undefined : lost === 0, `no event lost (${s.events_lost?.value} on the survivors' watchers, ${resumed.events_lost?.value} on the resumed ones; repeated: ${s.events_repeated?.value} and ${resumed.events_repeated?.value})`);
+    line(s.reconnects?.value === undefined ? undefined : s.reconnects.value === 0, `only the killed replica's watchers reconnect (${s.reconnects?.value} reconnects of the survivors' watchers)`);
+    const caused = (d.storm_upstream_list_watch?.value ?? NaN) + (d.storm_upstream_reviews?.value ?? NaN);
+    line(Number.isNaN(caused) ? undefined : caused === 0, `the resume storm asks the upstream nothing (${d.storm_upstream_list_watch?.value} lists/watches, ${d.storm_upstream_reviews?.value} reviews)`);
+    line(resumed.expired_410?.value === undefined ? undefined : resumed.expired_410.value === 0, `no 410 on resume (${resumed.expired_410?.value})`);
+  } else if (r.scenario === 'replica-cold-start') {
+    const caused = r.figures.joining?.upstream_list_watch?.value;
+    line(caused === undefined ? undefined : caused === 0, `a replica joining starts from Redis without upstream lists or watches (${caused}; ready in ${r.figures.joining?.time_to_ready?.value} s, the first replica in ${r.figures.leader?.time_to_ready?.value} s)`);
   } else if (r.scenario === 'slow-consumers') {
     const before = get('p99_all_reading')?.value;
     const after = get('p99_with_stalled')?.value;
@@ -102,9 +135,17 @@ export function targetChecks(r: StoredResult): string[] {
 }
 
 function table(r: StoredResult): string {
-  const names = [...new Set([...Object.keys(r.figures.multiplexer), ...Object.keys(r.figures.forwarding)])];
   const cell = (f: Figure | undefined) => (f === undefined ? '—' : `${f.value} ${f.unit}`);
-  const rows = names.map((n) => `| ${n} | ${cell(r.figures.multiplexer[n])} | ${cell(r.figures.forwarding[n])} | ${r.ratio[n] === undefined ? '—' : `×${r.ratio[n]}`} |`);
+  if (r.columns) {
+    const keys = r.columns.map((c) => c.key);
+    const names = [...new Set(keys.flatMap((k) => Object.keys(r.figures[k] ?? {})))];
+    const rows = names.map((n) => `| ${n} | ${keys.map((k) => cell(r.figures[k]?.[n])).join(' | ')} |`);
+    return [`| figure | ${r.columns.map((c) => c.heading).join(' | ')} |`, `|---|${keys.map(() => '---|').join('')}`, ...rows].join('\n');
+  }
+  const m = r.figures.multiplexer ?? {};
+  const f = r.figures.forwarding ?? {};
+  const names = [...new Set([...Object.keys(m), ...Object.keys(f)])];
+  const rows = names.map((n) => `| ${n} | ${cell(m[n])} | ${cell(f[n])} | ${r.ratio[n] === undefined ? '—' : `×${r.ratio[n]}`} |`);
   return ['| figure | multiplexer | forwarding baseline | baseline ÷ multiplexer |', '|---|---|---|---|', ...rows].join('\n');
 }
 
@@ -139,6 +180,7 @@ export function renderResults(dir = RESULTS_DIR, out = path.join(ROOT, 'bench/RE
     if (checks.length > 0) parts.push('**Targets:**', '', ...checks.map((c) => `- ${c}`), '');
     for (const note of r.notes ?? []) parts.push(`> ${note}`, '');
   }
+  parts.push(...capacityModel(newest));
   parts.push(history || '## History\n\nBefore/after figures of changes made because of these benchmarks.\n');
   writeFileSync(out, parts.join('\n'));
 }

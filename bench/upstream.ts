@@ -23,6 +23,10 @@ export interface BenchUpstream {
   openWatches(): number;
   /** Resource requests (lists and watches) the upstream has answered so far; health probes excluded. */
   requestCount(): number;
+  /** TokenReviews and access reviews asked so far. */
+  reviewCount(): number;
+  /** Namespace changes emitted so far, per tenant. */
+  emittedByTenant(): ReadonlyMap<string, number>;
   stop(): Promise<void>;
 }
 
@@ -38,6 +42,8 @@ export async function startBenchUpstream(params: DatasetParams): Promise<BenchUp
       const r = replay.stats().requests;
       return r.list + r.watch;
     },
+    reviewCount: () => replay.stats().requests.review,
+    emittedByTenant: () => replay.emittedByTenant(),
     stop: () => replay.stop(),
   };
 }

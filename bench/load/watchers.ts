@@ -13,6 +13,8 @@ import { WebSocket } from 'ws';
 export interface WatchSpec {
   certPem: string;
   keyPem: string;
+  /** A bearer token to send instead of the client certificate. */
+  token?: string;
   /** Path without resourceVersion, e.g. `/api/v1/namespaces?watch=true`. */
   path: string;
 }
@@ -20,14 +22,17 @@ export interface WatchSpec {
 export type Command =
   | { cmd: 'open'; url: string; caPem: string; watchers: WatchSpec[]; concurrency: number; transport?: 'http' | 'websocket'; listFirst?: boolean }
   | { cmd: 'reset' }
+  /** `at`: the wall-clock ms (performance.timeOrigin + now) from which `firstDeliveryAfterMark` counts. */
+  | { cmd: 'mark'; at: number }
   | { cmd: 'report' }
   | { cmd: 'stall'; fraction: number }
-  | { cmd: 'reconnect'; windowMs: number }
+  /** Drops and reopens every watch (or, with `onlyEnded`, those whose connection ended), round robin over `urls` when given. */
+  | { cmd: 'reconnect'; windowMs: number; urls?: string[]; onlyEnded?: boolean }
   | { cmd: 'close' };
 
 export type Reply =
   | { type: 'opened'; opened: number; failed: number; ms: number; firstError?: string }
-  | { type: 'report'; samples: number[]; events: number; bookmarks: number; errors: number; ended: number; expired: number; stalled: number; stalledEnded: number; loopDelayP99Ms: number; loopDelayMaxMs: number }
+  | { type: 'report'; samples: number[]; events: number; duplicates: number; bookmarks: number; errors: number; ended: number; expired: number; stalled: number; stalledEnded: number; firstDeliveryAfterMark: number; loopDelayP99Ms: number; loopDelayMaxMs: number }
   | { type: 'reconnected'; reconnected: number; failed: number; ms: number }
   | { type: 'closed' };
 
@@ -44,9 +49,14 @@ setPriority(LOAD_NICE);
 // make the load generator, not the proxy, the bottleneck of connection set-up.
 const contexts = new Map<string, tls.SecureContext>();
 function contextFor(spec: WatchSpec, caPem: string): tls.SecureContext {
-  let context = contexts.get(spec.certPem);
-  if (!context) contexts.set(spec.certPem, (context = tls.createSecureContext({ ca: caPem, cert: spec.certPem, key: spec.keyPem })));
+  const key = spec.token === undefined ? spec.certPem : '';
+  let context = contexts.get(key);
+  if (!context) contexts.set(key, (context = tls.createSecureContext(spec.token === undefined ? { ca: caPem, cert: spec.certPem, key: spec.keyPem } : { ca: caPem })));
   return context;
+}
+
+function headersFor(spec: WatchSpec): Record<string, string> {
+  return spec.token === undefined ? { accept: 'application/json' } : { accept: 'application/json', authorization: `Bearer ${spec.token}` };
 }
 
 class Watch {
@@ -56,6 +66,8 @@ class Watch {
   resourceVersion: string;
   stalled = false;
   ended = false;
+  /** The newest resourceVersion seen per object name: an event at or below it is a duplicate. */
+  readonly newest = new Map<string, number>();
   #buffer = '';
 
   constructor(readonly spec: WatchSpec, resourceVersion: string) {
@@ -66,7 +78,7 @@ class Watch {
   async listThenOpen(url: URL, caPem: string): Promise<void> {
     const listPath = this.spec.path.replace(/([?&])watch=[^&]*&?/, '$1').replace(/[?&]$/, '');
     this.resourceVersion = await new Promise<string>((resolve, reject) => {
-      const options: https.RequestOptions & { secureContext: tls.SecureContext } = { host: url.hostname, port: url.port, path: listPath, secureContext: contextFor(this.spec, caPem), agent: false, headers: { accept: 'application/json' } };
+      const options: https.RequestOptions & { secureContext: tls.SecureContext } = { host: url.hostname, port: url.port, path: listPath, secureContext: contextFor(this.spec, caPem), agent: false, headers: headersFor(this.spec) };
       const req = https.request(options, (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -88,7 +100,7 @@ class Watch {
     const path = `${this.spec.path}&resourceVersion=${encodeURIComponent(this.resourceVersion)}`;
     if (transport === 'websocket') return this.#openWebSocket(url, caPem, path);
     return new Promise((resolve, reject) => {
-      const options: https.RequestOptions & { secureContext: tls.SecureContext } = { host: url.hostname, port: url.port, path, method: 'GET', secureContext: contextFor(this.spec, caPem), agent: false, headers: { accept: 'application/json' } };
+      const options: https.RequestOptions & { secureContext: tls.SecureContext } = { host: url.hostname, port: url.port, path, method: 'GET', secureContext: contextFor(this.spec, caPem), agent: false, headers: headersFor(this.spec) };
       const req = https.request(options, (res) => {
         if (res.statusCode !== 200) {
           reject(new Error(`watch ${path}: HTTP ${res.statusCode}`));
@@ -150,7 +162,8 @@ class Watch {
   }
 }
 
-const stats = { samples: [] as number[], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0 };
+const stats = { samples: [] as number[], events: 0, duplicates: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0, firstDeliveryAfterMark: Infinity };
+let mark = Infinity;
 let watches: Watch[] = [];
 // This process's own event-loop delay since the last reset: the part of a measured latency that is the
 // load generator's (its GC, its other connections), not the proxy's. The histogram records whole timer
@@ -164,7 +177,7 @@ let target: { url: URL; caPem: string } | undefined;
 
 function onEvent(watch: Watch, line: string): void {
   const now = performance.timeOrigin + performance.now();
-  let event: { type: string; object: { metadata?: { resourceVersion?: string; annotations?: Record<string, string> }; code?: number } };
+  let event: { type: string; object: { metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string> }; code?: number } };
   try {
     event = JSON.parse(line) as typeof event;
   } catch {
@@ -183,8 +196,15 @@ function onEvent(watch: Watch, line: string): void {
     return;
   }
   stats.events++;
+  const name = event.object.metadata?.name ?? '';
+  const version = Number(rv);
+  if (version <= (watch.newest.get(name) ?? -Infinity)) stats.duplicates++;
+  else watch.newest.set(name, version);
   const emitted = Number(event.object.metadata?.annotations?.[EMITTED_AT]);
-  if (Number.isFinite(emitted) && emitted > 0) stats.samples.push(now - emitted);
+  if (Number.isFinite(emitted) && emitted > 0) {
+    stats.samples.push(now - emitted);
+    if (emitted >= mark && now < stats.firstDeliveryAfterMark) stats.firstDeliveryAfterMark = now;
+  }
 }
 
 async function withConcurrency<T>(items: T[], limit: number, run: (item: T) => Promise<void>): Promise<{ failed: number; firstError?: string }> {
@@ -224,11 +244,16 @@ process.on('message', (message: Command) => {
         break;
       }
       case 'reset':
-        Object.assign(stats, { samples: [], events: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0 });
+        Object.assign(stats, { samples: [], events: 0, duplicates: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0, firstDeliveryAfterMark: Infinity });
+        mark = Infinity;
+        break;
+      case 'mark':
+        mark = message.at;
         loopDelay.reset();
         break;
       case 'report':
-        send({ type: 'report', ...stats, stalled: watches.filter((w) => w.stalled).length, loopDelayP99Ms: loopDelayMs(loopDelay.percentile(99)), loopDelayMaxMs: loopDelayMs(loopDelay.max) });
+        // Infinity does not survive the IPC channel's JSON.
+        send({ type: 'report', ...stats, firstDeliveryAfterMark: Number.isFinite(stats.firstDeliveryAfterMark) ? stats.firstDeliveryAfterMark : -1, stalled: watches.filter((w) => w.stalled).length, loopDelayP99Ms: loopDelayMs(loopDelay.percentile(99)), loopDelayMaxMs: loopDelayMs(loopDelay.max) });
         break;
       case 'stall': {
         const count = Math.round(watches.length * message.fraction);
@@ -242,20 +267,22 @@ process.on('message', (message: Command) => {
       case 'reconnect': {
         const t = target;
         if (!t) break;
-        for (const w of watches) w.close();
+        const chosen = message.onlyEnded ? watches.filter((w) => w.ended) : watches;
+        for (const w of chosen) w.close();
+        const urls = (message.urls ?? [t.url.href]).map((u) => new URL(u));
         const started = performance.now();
         let failed = 0;
         await Promise.all(
-          watches.map(async (w) => {
+          chosen.map(async (w, i) => {
             await new Promise((r) => setTimeout(r, Math.random() * message.windowMs));
             try {
-              await w.open(t.url, t.caPem);
+              await w.open(urls[i % urls.length] ?? t.url, t.caPem);
             } catch {
               failed++;
             }
           }),
         );
-        send({ type: 'reconnected', reconnected: watches.length - failed, failed, ms: performance.now() - started });
+        send({ type: 'reconnected', reconnected: chosen.length - failed, failed, ms: performance.now() - started });
         break;
       }
       case 'close':

@@ -32,38 +32,67 @@ test.before(async (ctx) => {
 
 test('every scenario ran and stored its result', (ctx) => {
   assert.is(ctx.code, 0, ctx.output.slice(-3000));
-  assert.equal([...ctx.results.keys()].sort(), ['cached-list', 'fan-out', 'fan-out-websocket', 'reconnect-storm', 'slow-consumers', 'startup']);
+  assert.equal([...ctx.results.keys()].sort(), ['cached-list', 'failover', 'fan-out', 'fan-out-websocket', 'reconnect-storm', 'replica-cold-start', 'replicas', 'slow-consumers', 'startup']);
   for (const r of ctx.results.values()) {
     assert.ok(r.commit && r.machine.cpus, `${r.scenario}: commit and machine recorded`);
-    for (const [name, figure] of Object.entries(r.figures.multiplexer)) assert.ok(typeof figure.value === 'number' && typeof figure.unit === 'string', `${r.scenario}.${name}`);
+    for (const [column, figures] of Object.entries(r.figures)) {
+      for (const [name, figure] of Object.entries(figures)) assert.ok(typeof figure.value === 'number' && typeof figure.unit === 'string', `${r.scenario}.${column}.${name}`);
+    }
   }
 });
 
 test('fan-out: every event reached every watcher through both proxies; the multiplexer needs one upstream watch per type', (ctx) => {
   const r = ctx.results.get('fan-out');
   assert.ok(r);
-  const expected = Number(r.figures.multiplexer.deliveries_at_20?.value);
+  const expected = Number(r.figures.multiplexer?.deliveries_at_20?.value);
   assert.ok(expected > 0);
-  assert.is(r.figures.forwarding.deliveries_at_20?.value, expected);
-  assert.is(r.figures.multiplexer.upstream_watch_connections?.value, r.params.resourceTypes);
-  assert.is(r.figures.forwarding.upstream_watch_connections?.value, r.figures.forwarding.watchers_connected?.value, 'the baseline: one upstream watch per client');
-  assert.ok(Number(ctx.results.get('fan-out-websocket')?.figures.multiplexer.deliveries_at_20?.value) > 0, 'websocket watchers got events');
+  assert.is(r.figures.forwarding?.deliveries_at_20?.value, expected);
+  assert.is(r.figures.multiplexer?.upstream_watch_connections?.value, r.params.resourceTypes);
+  assert.is(r.figures.forwarding?.upstream_watch_connections?.value, r.figures.forwarding?.watchers_connected?.value, 'the baseline: one upstream watch per client');
+  assert.ok(Number(ctx.results.get('fan-out-websocket')?.figures.multiplexer?.deliveries_at_20?.value) > 0, 'websocket watchers got events');
 });
 
 test('reconnect storm: no upstream request through the multiplexer, one per watcher through the baseline', (ctx) => {
   const r = ctx.results.get('reconnect-storm');
   assert.ok(r);
-  assert.is(r.figures.multiplexer.upstream_requests_caused?.value, 0);
-  assert.is(r.figures.multiplexer.reestablished?.value, r.figures.multiplexer.watchers?.value);
-  assert.ok(Number(r.figures.forwarding.upstream_requests_caused?.value) >= Number(r.figures.forwarding.watchers?.value));
+  assert.is(r.figures.multiplexer?.upstream_requests_caused?.value, 0);
+  assert.is(r.figures.multiplexer?.reestablished?.value, r.figures.multiplexer?.watchers?.value);
+  assert.ok(Number(r.figures.forwarding?.upstream_requests_caused?.value) >= Number(r.figures.forwarding?.watchers?.value));
 });
 
 test('cached list and start-up produced figures for both proxies', (ctx) => {
   const list = ctx.results.get('cached-list');
   assert.ok(list);
-  assert.is(list.figures.multiplexer.json_errors?.value, 0);
-  assert.is(list.figures.forwarding.json_errors?.value, 0);
-  assert.ok(Number(ctx.results.get('startup')?.figures.multiplexer.time_to_ready?.value) > 0);
+  assert.is(list.figures.multiplexer?.json_errors?.value, 0);
+  assert.is(list.figures.forwarding?.json_errors?.value, 0);
+  assert.ok(Number(ctx.results.get('startup')?.figures.multiplexer?.time_to_ready?.value) > 0);
+});
+
+test('replicas: one set of upstream watches for the deployment, every event delivered through leader and followers', (ctx) => {
+  const r = ctx.results.get('replicas');
+  assert.ok(r);
+  assert.is(r.figures.deployment?.upstream_watch_connections?.value, r.params.resourceTypes);
+  const delivered = Number(r.figures.leader?.deliveries_at_20?.value) + Number(r.figures.followers?.deliveries_at_20?.value);
+  assert.is(delivered, Number(r.figures.deployment?.events_at_20?.value) * Number(r.params.watchersPerTenant));
+  assert.ok(Number(r.figures.leader?.deliveries_at_20?.value) > 0 && Number(r.figures.followers?.deliveries_at_20?.value) > 0);
+});
+
+test('failover: a survivor leads, no event lost or repeated, the resume storm asks the upstream nothing', (ctx) => {
+  const r = ctx.results.get('failover');
+  assert.ok(r);
+  const [s, resumed, d] = [r.figures.survivors, r.figures.resumed, r.figures.deployment];
+  assert.ok(Number(s?.events_expected?.value) > 0 && Number(resumed?.events_expected?.value) > 0);
+  assert.equal([s?.events_lost?.value, s?.events_repeated?.value, s?.reconnects?.value], [0, 0, 0], 'the survivors\' watchers');
+  assert.equal([resumed?.events_lost?.value, resumed?.events_repeated?.value, resumed?.expired_410?.value, resumed?.failed_to_reconnect?.value], [0, 0, 0, 0], 'the resumed watchers');
+  assert.equal([d?.storm_upstream_list_watch?.value, d?.storm_upstream_reviews?.value], [0, 0]);
+  assert.ok(Number(s?.first_event_after_kill?.value) > 0);
+});
+
+test('replica cold start: the joining replica asks the upstream for no list or watch', (ctx) => {
+  const r = ctx.results.get('replica-cold-start');
+  assert.ok(r);
+  assert.is(r.figures.joining?.upstream_list_watch?.value, 0);
+  assert.ok(Number(r.figures.leader?.upstream_list_watch?.value) > 0);
 });
 
 test.run();
