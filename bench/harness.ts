@@ -45,6 +45,12 @@ export function machineBusySeconds(): number {
   return (ticks.reduce((a, b) => a + b, 0) - idle) / CLOCK_TICKS_PER_S;
 }
 
+/** CPU seconds the hypervisor gave to other guests while this machine's vCPUs wanted to run (steal), all cores. */
+export function machineStealSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  return Number(line.trim().split(/\s+/)[8] ?? 0) / CLOCK_TICKS_PER_S;
+}
+
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0) * 1024;

@@ -246,10 +246,10 @@ process.on('message', (message: Command) => {
       case 'reset':
         Object.assign(stats, { samples: [], events: 0, duplicates: 0, bookmarks: 0, errors: 0, ended: 0, expired: 0, stalledEnded: 0, firstDeliveryAfterMark: Infinity });
         mark = Infinity;
+        loopDelay.reset();
         break;
       case 'mark':
         mark = message.at;
-        loopDelay.reset();
         break;
       case 'report':
         // Infinity does not survive the IPC channel's JSON.

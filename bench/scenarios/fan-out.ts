@@ -10,7 +10,7 @@ import { EVENT_LOOP_SAMPLE_MS } from '../../src/basics/metrics.ts';
 import type { ScenarioResult } from '../results.ts';
 import { startReplayBench, WATCHED_TYPES, type ReplayBench } from '../upstream.ts';
 
-interface ProxyRuntime {
+export interface ProxyRuntime {
   /** Seconds spent in GC pauses since the start. */
   gcSeconds: number;
   /** The proxy's event-loop delay since the previous scrape (prom-client resets it on each scrape). */
@@ -19,7 +19,7 @@ interface ProxyRuntime {
 }
 
 /** The proxy's own view of its pauses (undefined for the baseline, which has no metrics). */
-async function proxyRuntime(target: ProxyTarget): Promise<ProxyRuntime | undefined> {
+export async function proxyRuntime(target: ProxyTarget): Promise<ProxyRuntime | undefined> {
   if (target.metricsPort === undefined) return undefined;
   const m = await scrapeMany(target.metricsPort, ['nodejs_gc_duration_seconds_sum', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds']);
   const delayMs = (seconds: number | undefined) => Math.max(0, (seconds ?? NaN) * 1000 - EVENT_LOOP_SAMPLE_MS);

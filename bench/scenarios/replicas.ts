@@ -6,11 +6,11 @@
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, heapBytes, type FleetReport } from '../fleet.ts';
-import { bucketQuantile, cpuSeconds, machineBusySeconds, percentiles, round, rssBytes, scrapeHistogram, type Figures } from '../harness.ts';
+import { bucketQuantile, cpuSeconds, machineBusySeconds, machineStealSeconds, percentiles, round, rssBytes, scrape, scrapeHistogram, type Figures } from '../harness.ts';
 import { ReplicaSet, type Replica } from '../replica-set.ts';
 import type { ScenarioResult } from '../results.ts';
 import { startReplayBench, WATCHED_TYPES } from '../upstream.ts';
-import { WATCH_PATH } from './fan-out.ts';
+import { proxyRuntime, WATCH_PATH, type ProxyRuntime } from './fan-out.ts';
 
 export interface ReplicasParams {
   replicas: number;
@@ -34,8 +34,19 @@ interface Window {
   cpu: number[];
   redisCpu: number;
   machineBusy: number;
+  /** CPU time stolen by the hypervisor over the window, as a share of all cores. */
+  machineSteal: number;
   appendP99Ms: number;
   tailP99Ms: number[];
+  /** Each replica's GC pauses (ms per s) and event-loop delay over the window. */
+  runtime: { gcMsPerS: number; loopDelayP99Ms: number; loopDelayMaxMs: number }[];
+  /** Snapshots the leader wrote during the window. */
+  snapshots: number;
+}
+
+function runtimeOver(before: ProxyRuntime | undefined, after: ProxyRuntime | undefined, seconds: number): Window['runtime'][number] {
+  if (!before || !after) return { gcMsPerS: NaN, loopDelayP99Ms: NaN, loopDelayMaxMs: NaN };
+  return { gcMsPerS: ((after.gcSeconds - before.gcSeconds) * 1000) / seconds, loopDelayP99Ms: after.loopDelayP99Ms, loopDelayMaxMs: after.loopDelayMaxMs };
 }
 
 const histograms = (replicas: readonly Replica[], name: string) => Promise.all(replicas.map((r) => scrapeHistogram(r.metricsPort ?? 0, name)));
@@ -87,10 +98,13 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
 
     const emitWindow = async (rate: number): Promise<Window> => {
       for (const f of fleets) f.reset();
+      const runtime0 = await Promise.all(set.replicas.map((r) => proxyRuntime(r)));
+      const snapshots0 = await scrape(leader.metricsPort ?? 0, 'tenant_proxy_snapshot_writes_total');
       const [append0, tail0] = [await histograms([leader], APPEND), await histograms(set.replicas, TAIL)];
       const cpu0 = set.replicas.map((r) => cpuSeconds(r.pid));
       const redis0 = await set.redisFigures();
       const busy0 = machineBusySeconds();
+      const steal0 = machineStealSeconds();
       const t0 = performance.now();
       const { emitted } = await upstream.emit(rate, params.secondsPerRate * 1000);
       await sleep(1_000);
@@ -98,11 +112,15 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
       const cpu = set.replicas.map((r, k) => (cpuSeconds(r.pid) - (cpu0[k] ?? 0)) / seconds);
       const redisCpu = ((await set.redisFigures()).cpuSeconds - redis0.cpuSeconds) / seconds;
       const machineBusy = (machineBusySeconds() - busy0) / seconds / cpus().length;
+      const machineSteal = (machineStealSeconds() - steal0) / seconds / cpus().length;
       const reports = await Promise.all(fleets.map((f) => f.report()));
+      const runtime1 = await Promise.all(set.replicas.map((r) => proxyRuntime(r)));
+      const runtime = set.replicas.map((_, k) => runtimeOver(runtime0[k], runtime1[k], seconds));
       const [append1, tail1] = [await histograms([leader], APPEND), await histograms(set.replicas, TAIL)];
       const appendP99Ms = bucketQuantile(append0[0] ?? new Map(), append1[0] ?? new Map(), 0.99) * 1000;
       const tailP99Ms = set.replicas.map((_, k) => bucketQuantile(tail0[k] ?? new Map(), tail1[k] ?? new Map(), 0.99) * 1000);
-      return { emitted, reports, cpu, redisCpu, machineBusy, appendP99Ms, tailP99Ms };
+      const snapshots = (await scrape(leader.metricsPort ?? 0, 'tenant_proxy_snapshot_writes_total')) - snapshots0;
+      return { emitted, reports, cpu, redisCpu, machineBusy, machineSteal, appendP99Ms, tailP99Ms, runtime, snapshots };
     };
 
     const first = await emitWindow(params.warmUpRate);
@@ -115,7 +133,7 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
         const expected = w.emitted * params.watchersPerTenant;
         const arrived = w.reports.reduce((sum, r) => sum + r.samples.length, 0);
         if (arrived < expected) notes.push(`at ${rate}/s, window ${i + 1}: ${arrived} of ${expected} expected deliveries arrived within the window (+1 s)`);
-        log(`@ ${rate}/s window ${i + 1}: leader p99 ${round(percentiles(w.reports[set.replicas.indexOf(leader)]?.samples ?? []).p99)} ms, followers p99 ${round(percentiles(followers.flatMap((f) => w.reports[set.replicas.indexOf(f)]?.samples ?? [])).p99)} ms, cpu ${w.cpu.map((c) => `${round(c * 100, 0)}%`).join('/')}, redis ${round(w.redisCpu * 100, 1)}%`);
+        log(`@ ${rate}/s window ${i + 1}: leader p99 ${round(percentiles(w.reports[set.replicas.indexOf(leader)]?.samples ?? []).p99)} ms, followers p99 ${round(percentiles(followers.flatMap((f) => w.reports[set.replicas.indexOf(f)]?.samples ?? [])).p99)} ms, cpu ${w.cpu.map((c) => `${round(c * 100, 0)}%`).join('/')}, redis ${round(w.redisCpu * 100, 1)}%, steal ${round(w.machineSteal * 100, 1)}%, replica loop delay max ${w.runtime.map((r) => round(r.loopDelayMaxMs, 0)).join('/')} ms, GC ${w.runtime.map((r) => round(r.gcMsPerS, 1)).join('/')} ms/s, client loop delay max ${w.reports.map((r) => round(r.loopDelayMaxMs, 0)).join('/')} ms, snapshots written ${w.snapshots}`);
       }
       const samplesOf = (rs: readonly Replica[]) => windows.flatMap((w) => rs.flatMap((r) => w.reports[set.replicas.indexOf(r)]?.samples ?? []));
       const mean = (pick: (w: Window) => number) => windows.reduce((sum, w) => sum + pick(w), 0) / windows.length;
@@ -126,14 +144,21 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
         f[`p50_at_${rate}`] = { value: round(p.p50), unit: 'ms' };
         f[`p99_at_${rate}`] = { value: round(p.p99), unit: 'ms' };
         f[`max_at_${rate}`] = { value: round(p.max), unit: 'ms' };
+        const windowP99 = windows.map((w) => percentiles(rs.flatMap((r) => w.reports[set.replicas.indexOf(r)]?.samples ?? [])).p99);
+        f[`p99_best_window_at_${rate}`] = { value: round(Math.min(...windowP99)), unit: 'ms' };
+        f[`p99_worst_window_at_${rate}`] = { value: round(Math.max(...windowP99)), unit: 'ms' };
         f[`deliveries_at_${rate}`] = { value: p.count, unit: 'events' };
         const indexes = rs.map((r) => set.replicas.indexOf(r));
         f[`cpu_at_${rate}`] = { value: round((mean((w) => indexes.reduce((sum, k) => sum + (w.cpu[k] ?? 0), 0)) / indexes.length) * 100, 0), unit: '% of a core each' };
         f[`log_tail_lag_p99_at_${rate}`] = { value: round(worst((w) => Math.max(...indexes.map((k) => w.tailP99Ms[k] ?? NaN))), 1), unit: 'ms (bucket bound)' };
+        f[`gc_pauses_at_${rate}`] = { value: round(mean((w) => indexes.reduce((sum, k) => sum + (w.runtime[k]?.gcMsPerS ?? NaN), 0) / indexes.length), 1), unit: 'ms per s' };
+        f[`loop_delay_max_at_${rate}`] = { value: round(worst((w) => Math.max(...indexes.map((k) => w.runtime[k]?.loopDelayMaxMs ?? NaN))), 1), unit: 'ms' };
+        f[`client_loop_delay_max_at_${rate}`] = { value: round(worst((w) => Math.max(...indexes.map((k) => w.reports[k]?.loopDelayMaxMs ?? NaN))), 1), unit: 'ms' };
       }
       figures.leader[`log_append_p99_at_${rate}`] = { value: round(worst((w) => w.appendP99Ms), 1), unit: 'ms (bucket bound)' };
       figures.deployment[`redis_cpu_at_${rate}`] = { value: round(mean((w) => w.redisCpu) * 100, 1), unit: '% of a core' };
       figures.deployment[`machine_busy_at_${rate}`] = { value: round(mean((w) => w.machineBusy) * 100, 0), unit: '% of all cores' };
+      figures.deployment[`machine_steal_at_${rate}`] = { value: round(mean((w) => w.machineSteal) * 100, 1), unit: '% of all cores' };
       figures.deployment[`events_at_${rate}`] = { value: windows.reduce((sum, w) => sum + w.emitted, 0), unit: 'events' };
     }
     const redis = await set.redisFigures();
