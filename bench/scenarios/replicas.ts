@@ -65,6 +65,24 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
     const followers = set.replicas.filter((r) => r !== leader);
     const n = set.replicas.length;
     log(`replicas: ${set.replicas.map((r) => r.name).join(', ')}; ${leader.name} leads`);
+    const roles = (pick: (k: number) => number, combine: 'sum' | 'mean' = 'sum') => {
+      const l = pick(set.replicas.indexOf(leader));
+      const fs = followers.map((f) => pick(set.replicas.indexOf(f)));
+      const total = fs.reduce((a, b) => a + b, 0);
+      return { leader: l, followers: combine === 'sum' ? total : total / Math.max(1, fs.length) };
+    };
+    // What applying the changes costs each replica with no watcher to deliver to: the per-event part of
+    // the CPU, apart from the per-delivery part (the capacity model needs both).
+    for (const rate of params.rates) {
+      const cpu0 = set.replicas.map((r) => cpuSeconds(r.pid));
+      const t0 = performance.now();
+      await upstream.emit(rate, params.secondsPerRate * 1000);
+      await sleep(1_000);
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = roles((k) => (cpuSeconds(set.replicas[k]?.pid ?? 0) - (cpu0[k] ?? 0)) / seconds, 'mean');
+      figures.leader[`cpu_without_watchers_at_${rate}`] = { value: round(cpu.leader * 100, 1), unit: '% of a core' };
+      figures.followers[`cpu_without_watchers_at_${rate}`] = { value: round(cpu.followers * 100, 1), unit: '% of a core each' };
+    }
     await sleep(1_000);
     const rss0 = set.replicas.map((r) => rssBytes(r.pid));
     const heap0 = await Promise.all(set.replicas.map((r) => heapBytes(r)));
@@ -76,12 +94,6 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
     const failed = opened.reduce((sum, o) => sum + o.failed, 0);
     if (failed > 0) notes.push(`${failed} watches failed to open (${opened.find((o) => o.firstError)?.firstError ?? ''})`);
     await sleep(2_000);
-    const roles = (pick: (k: number) => number, combine: 'sum' | 'mean' = 'sum') => {
-      const l = pick(set.replicas.indexOf(leader));
-      const fs = followers.map((f) => pick(set.replicas.indexOf(f)));
-      const total = fs.reduce((a, b) => a + b, 0);
-      return { leader: l, followers: combine === 'sum' ? total : total / Math.max(1, fs.length) };
-    };
     const heap1 = await Promise.all(set.replicas.map((r) => heapBytes(r)));
     const perWatcher = (k: number, before: number, after: number) => (after - before) / 1024 / Math.max(1, opened[k]?.opened ?? 0);
     const rssPer = roles((k) => perWatcher(k, rss0[k] ?? 0, rssBytes(set.replicas[k]?.pid ?? 0)), 'mean');
