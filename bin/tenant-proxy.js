@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// The package's executable: runs the TypeScript entry point through tsx.
-import { register } from 'tsx/esm/api';
+// The package's executable: the compiled build (`npm run build` writes dist/ from src/, streams/, redis/).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli.ts');
+const entry = new URL('../dist/src/cli.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('tenant-proxy: dist/ is missing: run `npm run build` first (or `npm start` to run the sources through tsx)\n');
+  process.exit(1);
+}
+await import(entry.href);

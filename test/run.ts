@@ -1,4 +1,4 @@
-// The test command. Type-checks, starts one shared local control plane, then runs every test file
+// The test command. Type-checks, builds dist/ (the executable runs it), starts one shared local control plane, then runs every test file
 // (test/**/*.test.ts) in its own process, so that one file's hang or crash cannot take the others down.
 //
 // uvu has two traps this runner closes: an error thrown in a `before` hook is swallowed (its tests are
@@ -87,6 +87,13 @@ async function typeCheck(): Promise<FileResult> {
   return r.code === 0 ? { file: 'type-check', passed: 1, failed: 0 } : { file: 'type-check', passed: 0, failed: 1, note: r.killedFor ?? 'type errors' };
 }
 
+/** The compiled build (dist/) the executable runs: the tests that start bin/tenant-proxy.js run it. */
+async function build(): Promise<FileResult> {
+  process.stdout.write('\n▶ build (tsc -p tsconfig.build.json)\n');
+  const r = await runProcess(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json')], process.env, 5 * 60_000, (t) => process.stdout.write(t));
+  return r.code === 0 ? { file: 'build', passed: 1, failed: 0 } : { file: 'build', passed: 0, failed: 1, note: r.killedFor ?? 'build failed' };
+}
+
 async function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileResult> {
   const rel = path.relative(ROOT, file);
   process.stdout.write(`\n▶ ${rel}\n`);
@@ -111,6 +118,7 @@ async function main(): Promise<number> {
   const files = findTests(path.join(ROOT, 'test')).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
   const results: FileResult[] = [];
   results.push(await typeCheck());
+  results.push(await build());
 
   let controlPlane: ControlPlane | undefined;
   const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };

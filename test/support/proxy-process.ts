@@ -1,6 +1,6 @@
-// Starts tenant-proxy as a real child process (bin/tenant-proxy.js) on free loopback ports, in front of
-// the local control plane as the tenant-proxy service account: a replica a test can SIGKILL, SIGSTOP
-// and SIGCONT. Its JSON log lines are kept for diagnostics; it is killed when the test process exits.
+// Starts tenant-proxy as a real child process (bin/tenant-proxy.js: the compiled build, which the test
+// runner makes first) on free loopback ports, in front of the local control plane as the tenant-proxy
+// service account: a replica a test can SIGKILL, SIGSTOP and SIGCONT. Its JSON log lines are kept for diagnostics; it is killed when the test process exits.
 // Replicas given the same --cert-dir serve one certificate: start the first and wait for it (it
 // generates the CA and certificate) before the others, which reuse them.
 import { spawn, type ChildProcess } from 'node:child_process';
