@@ -95,8 +95,12 @@ export class RedisChangeLog implements ChangeLog {
         let entries: LogEntry[];
         let trimmedId: string | null;
         try {
-          const reply = await blocking.xread('COUNT', TAIL_PAGE, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', this.#keys.log, streamId(cursor));
-          trimmedId = await blocking.get(this.#keys.trimmed);
+          // One write and one read per page instead of two round trips: Redis runs the GET as soon as the
+          // XREAD returns, so it reads the trim state right after the page, as a second round trip did.
+          const replies = await blocking.pipeline().xread('COUNT', TAIL_PAGE, 'BLOCK', TAIL_BLOCK_MS, 'STREAMS', this.#keys.log, streamId(cursor)).get(this.#keys.trimmed).exec();
+          const [[readError, reply] = [], [trimmedError, trimmedReply] = []] = replies ?? [];
+          if (readError ?? trimmedError) throw readError ?? trimmedError;
+          trimmedId = typeof trimmedReply === 'string' ? trimmedReply : null;
           const decoded = decodeEntries(xreadEntries(reply));
           if (!decoded.ok) throw decoded.error;
           entries = decoded.entries;
