@@ -192,7 +192,7 @@ export class TenantProxy {
     const seconds = (performance.now() - started) / 1000;
     this.metrics.requests.inc({ verb: info.verb, route, code: String(code) });
     if (info.verb !== 'watch') this.metrics.requestDuration.observe({ route }, seconds);
-    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: loggedUrl(req.url ?? '/'), status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
+    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: loggedUrl(req.url ?? '/'), http: req.httpVersion, status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
   }
 
   readinessChecks(): ReadinessCheck[] {

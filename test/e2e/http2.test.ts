@@ -1,0 +1,162 @@
+// HTTP/2 to clients: a client that offers h2 (ALPN) gets it, and over one session sees what an HTTP/1.1
+// client sees: served lists, Tables and watches (several at once on the session), forwarded requests,
+// errors as Status; kubectl, which negotiates h2 by itself, works as before.
+import * as assert from 'uvu/assert';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ControlPlane } from '../support/control-plane.ts';
+import { eventuallyPasses, Tracker, trackTenant, waitReady } from '../support/cluster-objects.ts';
+import { createTenant } from '../support/fixtures.ts';
+import { H2Client, H2Watch } from '../support/h2-client.ts';
+import type { Credentials, KubeHttp } from '../support/kube-http.ts';
+import { kubectl } from '../support/kubectl.ts';
+import { patch } from '../support/manifests.ts';
+import { startProxy, type RunningProxy } from '../support/proxy.ts';
+import { sharedControlPlane } from '../support/shared.ts';
+import { suite } from '../support/suite.ts';
+
+interface Context {
+  cp: ControlPlane;
+  proxy: RunningProxy;
+  tracker: Tracker;
+  alice: Credentials;
+  h1: KubeHttp;
+  h2: H2Client;
+}
+
+const test = suite<Context>('HTTP/2 to clients');
+const suffix = Math.random().toString(36).slice(2, 7);
+const t = { tenant: `h2t-${suffix}`, dev: `h2t-dev-${suffix}`, prod: `h2t-prod-${suffix}` };
+const owner = `h2-owner-${suffix}`;
+
+test.before(async (ctx) => {
+  ctx.cp = await sharedControlPlane();
+  ctx.tracker = new Tracker(ctx.cp);
+  trackTenant(ctx.tracker, t.tenant, [t.dev, t.prod]);
+  await createTenant(ctx.cp.admin, { name: t.tenant, owners: [{ kind: 'User', name: owner }], namespaces: [t.dev, t.prod] });
+  ctx.proxy = await startProxy(ctx.cp, { captureLogs: true });
+  await waitReady(ctx.proxy);
+  ctx.alice = await ctx.cp.clientCertificate(owner);
+  ctx.h1 = ctx.proxy.client(ctx.alice);
+  ctx.h2 = await H2Client.connect(ctx.proxy.url, { ...ctx.alice, caPem: ctx.proxy.caPem });
+  // The tenant's namespaces reach the proxy's state.
+  await eventuallyPasses('the tenant is served', async () => {
+    const r = await ctx.h2.request('GET', '/api/v1/namespaces');
+    assert.is(r.status, 200, r.body);
+    assert.equal(names(r.body), [t.dev, t.prod].sort());
+  });
+});
+
+test.after(async (ctx) => {
+  ctx.h2?.close();
+  ctx.h1?.close();
+  await ctx.proxy?.stop();
+  await ctx.tracker?.removeAll();
+});
+
+function names(body: string): string[] {
+  const list = JSON.parse(body) as { items: { metadata: { name: string } }[] };
+  return list.items.map((i) => i.metadata.name).sort();
+}
+
+/** A body without what changes between two reads of the same state. */
+function stable(body: string): unknown {
+  const parsed = JSON.parse(body) as { metadata?: Record<string, unknown> };
+  delete parsed.metadata?.resourceVersion;
+  return parsed;
+}
+
+test('ALPN: a client offering h2 gets h2; an HTTP/1.1 client still gets HTTP/1.1', async (ctx) => {
+  assert.is(ctx.h2.session.alpnProtocol, 'h2');
+  const { req, res } = await ctx.h1.stream('GET', '/api/v1/namespaces');
+  res.resume();
+  assert.is(res.httpVersion, '1.1');
+  assert.is(res.statusCode, 200);
+  req.destroy();
+});
+
+test('namespace list and Table: the same over h2 as over HTTP/1.1', async (ctx) => {
+  const table = { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' };
+  for (const headers of [{}, table]) {
+    await eventuallyPasses('same bodies', async () => {
+      const over2 = await ctx.h2.request('GET', '/api/v1/namespaces', { headers });
+      const over1 = await ctx.h1.request('GET', '/api/v1/namespaces', { headers });
+      assert.is(over2.status, 200);
+      assert.is(over2.headers['content-type'], over1.headers['content-type']);
+      assert.equal(stable(over2.body), stable(over1.body));
+    });
+  }
+  const single = await ctx.h2.request('GET', `/api/v1/namespaces/${t.dev}`);
+  assert.is(single.status, 200);
+  assert.is((JSON.parse(single.body) as { metadata: { name: string } }).metadata.name, t.dev);
+});
+
+test('watches: several on one session, each gets ADDED then MODIFIED when a tenant namespace changes', async (ctx) => {
+  const paths = ['/api/v1/namespaces?watch=1', `/api/v1/namespaces?watch=1&fieldSelector=metadata.name%3D${t.dev}`, `/api/v1/namespaces?watch=1&labelSelector=capsule.clastix.io%2Ftenant%3D${t.tenant}`];
+  const watches: H2Watch[] = [];
+  for (const p of paths) {
+    const { stream, status, headers } = await ctx.h2.open('GET', p);
+    assert.is(status, 200);
+    assert.is(headers['transfer-encoding'], undefined);
+    assert.is(headers.connection, undefined);
+    watches.push(new H2Watch(stream));
+  }
+  await eventuallyPasses('initial ADDED events', async () => {
+    for (const w of watches) assert.ok(w.events.some((e) => e.type === 'ADDED' && e.object.metadata?.name === t.dev), JSON.stringify(w.events));
+  });
+  const mark = `m${Date.now()}`;
+  await patch(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: t.dev } }, { metadata: { labels: { 'h2-test': mark } } });
+  await eventuallyPasses('MODIFIED events', async () => {
+    for (const w of watches) assert.ok(w.events.some((e) => e.type === 'MODIFIED' && e.object.metadata?.labels?.['h2-test'] === mark), JSON.stringify(w.events.map((e) => e.type)));
+  });
+  // Closing one watch leaves the session and the other watches alone.
+  watches[0]?.close();
+  const after = await ctx.h2.request('GET', `/api/v1/namespaces/${t.prod}`);
+  assert.is(after.status, 200);
+  const mark2 = `n${Date.now()}`;
+  await patch(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: t.dev } }, { metadata: { labels: { 'h2-test': mark2 } } });
+  await eventuallyPasses('MODIFIED on the watches left', async () => {
+    for (const w of watches.slice(1)) assert.ok(w.events.some((e) => e.type === 'MODIFIED' && e.object.metadata?.labels?.['h2-test'] === mark2));
+  });
+  for (const w of watches) w.close();
+  assert.not.ok(ctx.h2.session.closed);
+});
+
+test('forwarded: create and read a configmap in a tenant namespace over h2', async (ctx) => {
+  const base = `/api/v1/namespaces/${t.dev}/configmaps`;
+  const created = await ctx.h2.request('POST', base, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'over-h2' }, data: { a: 'b' } } });
+  assert.is(created.status, 201, created.body);
+  const read = await ctx.h2.request('GET', `${base}/over-h2`);
+  assert.is(read.status, 200, read.body);
+  assert.equal((JSON.parse(read.body) as { data: Record<string, string> }).data, { a: 'b' });
+  const listed = await ctx.h2.request('GET', base);
+  assert.ok(names(listed.body).includes('over-h2'));
+});
+
+test('errors: a Status over h2 (forbidden, not found)', async (ctx) => {
+  const forbidden = await ctx.h2.request('GET', '/api/v1/namespaces/kube-system/configmaps');
+  assert.is(forbidden.status, 403);
+  const status = JSON.parse(forbidden.body) as { kind: string; code: number; reason: string };
+  assert.is(status.kind, 'Status');
+  assert.is(status.code, 403);
+  assert.is(status.reason, 'Forbidden');
+  const missing = await ctx.h2.request('GET', `/api/v1/namespaces/${t.dev}/configmaps/no-such-map`);
+  assert.is(missing.status, 404);
+  assert.is((JSON.parse(missing.body) as { kind: string; reason: string }).reason, 'NotFound');
+  const otherNamespace = await ctx.h2.request('GET', '/api/v1/namespaces/kube-system');
+  assert.ok(otherNamespace.status === 403 || otherNamespace.status === 404, otherNamespace.body);
+  assert.is((JSON.parse(otherNamespace.body) as { kind: string }).kind, 'Status');
+});
+
+test('kubectl (h2 by itself): get ns through the proxy', async (ctx) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kubectl-h2-'));
+  const kubeconfig = ctx.proxy.kubeconfig(path.join(dir, 'owner'), ctx.alice, owner);
+  const r = await kubectl(kubeconfig, ['get', 'ns', '-o', 'name']);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').sort(), [`namespace/${t.dev}`, `namespace/${t.prod}`].sort());
+  // It did talk HTTP/2 to the proxy.
+  assert.ok(ctx.proxy.logs.some((l) => l.msg === 'request' && l.user === owner && l.http === '2.0' && typeof l.path === 'string' && l.path.startsWith('/api/v1/namespaces') && l.method === 'GET' && l.verb === 'list'), 'a list of namespaces over h2 in the proxy log');
+});
+
+test.run();
