@@ -2,7 +2,7 @@
 // ServerResponse) or HTTP/2 (Node's compatibility API). Most code needs no difference; the few places
 // that do (the socket, connection-specific headers, pre-framed chunked bytes) ask isHttp2().
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
@@ -40,7 +40,7 @@ export function headersDistinct(req: ClientRequest): Record<string, string[]> {
  * over HTTP/2 its stream only (the session carries other clients' streams).
  */
 export function dropRequest(req: ClientRequest): void {
-  if (isHttp2(req)) req.stream.close(0x8 /* NGHTTP2_CANCEL */);
+  if (isHttp2(req)) req.stream.close(http2Constants.NGHTTP2_CANCEL);
   else req.socket.destroy();
 }
 
@@ -67,4 +67,13 @@ export function sendHeadNow(res: ClientResponse, code: number, headers: Outgoing
 /** One body chunk, not the last (write()'s overloads differ between the two response types). */
 export function writeChunk(res: ClientResponse, chunk: Buffer | string): boolean {
   return isHttp2Response(res) ? res.write(chunk) : res.write(chunk);
+}
+
+/**
+ * Drops a response whose client reads nothing for `ms`: over HTTP/1.1 its connection (Node's default for
+ * a socket timeout nobody handles), over HTTP/2 its stream only (a stream's timeout drops nothing by itself).
+ */
+export function dropWhenIdle(res: ClientResponse, ms: number): void {
+  if (isHttp2Response(res)) res.setTimeout(ms, () => res.stream.close(http2Constants.NGHTTP2_CANCEL));
+  else res.setTimeout(ms);
 }

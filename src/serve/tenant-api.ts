@@ -33,7 +33,7 @@ import { performGrantedWrite } from './granted-writes.ts';
 import { grantsWrite, writableThrough } from './write-grants.ts';
 import type { Upstream } from '../basics/upstream.ts';
 import { WriteFence } from './write-fence.ts';
-import { sendHeadNow, type ClientRequest, type ClientResponse } from '../basics/client-http.ts';
+import { dropWhenIdle, sendHeadNow, type ClientRequest, type ClientResponse } from '../basics/client-http.ts';
 
 export interface TenantApiDependencies {
   clock: EventClock;
@@ -186,7 +186,7 @@ export class TenantApi {
     };
     // The answer is a shared buffer: a client that stops reading holds no copy, but must not hold its
     // connection forever either.
-    if (info.verb !== 'watch') res.setTimeout(this.#deps.clientIdleTimeoutMs);
+    if (info.verb !== 'watch') dropWhenIdle(res, this.#deps.clientIdleTimeoutMs);
     if (info.verb === 'get') {
       return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
     }

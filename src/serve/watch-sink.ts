@@ -2,7 +2,7 @@
 // HTTP/2 stream (one JSON line per event, framed by the stream) or a websocket (one text message per event). Both report backpressure the same way: write() returns false once the
 // socket's buffer is past its high-water mark, and `drain` fires when it has emptied.
 import type { ServerResponse } from 'node:http';
-import type { Http2ServerResponse } from 'node:http2';
+import { constants as http2Constants, type Http2ServerResponse } from 'node:http2';
 import type { WebSocket } from 'ws';
 import type { EventBytes } from '../views/encoder.ts';
 import { isHttp2Response, type ClientResponse } from '../basics/client-http.ts';
@@ -92,7 +92,7 @@ export class Http2WatchSink implements WatchSink {
   }
 
   destroy(): void {
-    this.#res.stream.close(0x8 /* NGHTTP2_CANCEL */);
+    this.#res.stream.close(http2Constants.NGHTTP2_CANCEL);
   }
 
   onDrain(listener: () => void): void {

@@ -134,6 +134,23 @@ test('forwarded: create and read a configmap in a tenant namespace over h2', asy
   assert.ok(names(listed.body).includes('over-h2'));
 });
 
+test('forwarded watch: events stream over h2; cancelling the stream ends the upstream watch, not the session', async (ctx) => {
+  const { stream, status } = await ctx.h2.open('GET', `/api/v1/namespaces/${t.dev}/configmaps?watch=1&fieldSelector=metadata.name%3Dwatched-h2`);
+  assert.is(status, 200);
+  const watch = new H2Watch(stream);
+  await ctx.cp.admin.json('POST', `/api/v1/namespaces/${t.dev}/configmaps`, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'watched-h2' }, data: { x: '1' } } });
+  await eventuallyPasses('ADDED over the forwarded watch', async () => {
+    assert.ok(watch.events.some((e) => e.type === 'ADDED' && e.object.metadata?.name === 'watched-h2'), JSON.stringify(watch.events));
+  });
+  watch.close();
+  // The proxy logs a request once its exchange is over: the upstream watch was aborted with the stream.
+  await eventuallyPasses('the forwarded watch ended', async () => {
+    assert.ok(ctx.proxy.logs.some((l) => l.msg === 'request' && l.verb === 'watch' && l.route === 'forwarded' && l.http === '2.0' && String(l.path).includes('/configmaps')));
+  });
+  const still = await ctx.h2.request('GET', `/api/v1/namespaces/${t.dev}/configmaps/watched-h2`);
+  assert.is(still.status, 200);
+});
+
 test('errors: a Status over h2 (forbidden, not found)', async (ctx) => {
   const forbidden = await ctx.h2.request('GET', '/api/v1/namespaces/kube-system/configmaps');
   assert.is(forbidden.status, 403);
@@ -147,6 +164,26 @@ test('errors: a Status over h2 (forbidden, not found)', async (ctx) => {
   const otherNamespace = await ctx.h2.request('GET', '/api/v1/namespaces/kube-system');
   assert.ok(otherNamespace.status === 403 || otherNamespace.status === 404, otherNamespace.body);
   assert.is((JSON.parse(otherNamespace.body) as { kind: string }).kind, 'Status');
+});
+
+test('shutdown: an h2 client gets a GOAWAY, its served watch ends cleanly, and the proxy stops', async (ctx) => {
+  const proxy = await startProxy(ctx.cp);
+  try {
+    await waitReady(proxy);
+    const client = await H2Client.connect(proxy.url, { ...ctx.alice, caPem: proxy.caPem });
+    const goaway = new Promise<void>((resolve) => client.session.once('goaway', () => resolve()));
+    const { stream, status } = await client.open('GET', '/api/v1/namespaces?watch=1');
+    assert.is(status, 200);
+    const watch = new H2Watch(stream);
+    const ended = new Promise<void>((resolve) => stream.once('end', () => resolve()));
+    await eventuallyPasses('ADDED', async () => assert.ok(watch.events.length > 0));
+    await proxy.stop();
+    await ended;
+    await goaway;
+    client.close();
+  } finally {
+    await proxy.stop();
+  }
 });
 
 test('kubectl (h2 by itself): get ns through the proxy', async (ctx) => {
