@@ -58,7 +58,7 @@ export class H2Client {
 
 /** A watch's events as they arrive, one JSON line each. */
 export class H2Watch {
-  readonly events: { type: string; object: { metadata?: { name?: string; labels?: Record<string, string> } } }[] = [];
+  readonly events: { type: string; object: { metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> } } }[] = [];
   readonly stream: ClientHttp2Stream;
   #rest = '';
 
