@@ -123,6 +123,28 @@ test('watches: several on one session, each gets ADDED then MODIFIED when a tena
   assert.not.ok(ctx.h2.session.closed);
 });
 
+test('50 watches on one session: every one gets the change', async (ctx) => {
+  const watches: H2Watch[] = [];
+  try {
+    for (let i = 0; i < 50; i++) {
+      const { stream, status } = await ctx.h2.open('GET', i % 2 === 0 ? '/api/v1/namespaces?watch=1' : `/api/v1/namespaces?watch=1&fieldSelector=metadata.name%3D${t.prod}`);
+      assert.is(status, 200);
+      watches.push(new H2Watch(stream));
+    }
+    await eventuallyPasses('initial ADDED on every watch', async () => {
+      for (const w of watches) assert.ok(w.events.some((e) => e.type === 'ADDED' && e.object.metadata?.name === t.prod));
+    });
+    const mark = `c${Date.now()}`;
+    await patch(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: t.prod } }, { metadata: { labels: { 'h2-test': mark } } });
+    await eventuallyPasses('MODIFIED on every watch', async () => {
+      for (const w of watches) assert.ok(w.events.some((e) => e.type === 'MODIFIED' && e.object.metadata?.labels?.['h2-test'] === mark));
+    });
+    await eventuallyPasses('50 watchers open on the proxy', async () => assert.is(await ctx.proxy.metric('tenant_proxy_watchers'), 50));
+  } finally {
+    for (const w of watches) w.close();
+  }
+});
+
 test('forwarded: create and read a configmap in a tenant namespace over h2', async (ctx) => {
   const base = `/api/v1/namespaces/${t.dev}/configmaps`;
   const created = await ctx.h2.request('POST', base, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'over-h2' }, data: { a: 'b' } } });
