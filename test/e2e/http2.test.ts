@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { eventuallyPasses, Tracker, trackTenant, waitReady } from '../support/cluster-objects.ts';
+import { MAX_HEADER_BYTES } from '../../src/server/client-connections.ts';
 import { createTenant } from '../support/fixtures.ts';
 import { H2Client, H2Watch } from '../support/h2-client.ts';
 import type { Credentials, KubeHttp } from '../support/kube-http.ts';
@@ -206,6 +207,25 @@ test('shutdown: an h2 client gets a GOAWAY, its served watch ends cleanly, and t
   } finally {
     await proxy.stop();
   }
+});
+
+test('bad input over h2: no credentials is a 401 Status; an oversized header list fails that stream only', async (ctx) => {
+  const anonymous = await H2Client.connect(ctx.proxy.url, { caPem: ctx.proxy.caPem });
+  try {
+    const r = await anonymous.request('GET', '/api/v1/namespaces');
+    assert.is(r.status, 401);
+    assert.is((JSON.parse(r.body) as { kind: string; code: number }).code, 401);
+  } finally {
+    anonymous.close();
+  }
+  const big = await ctx.h2.request('GET', '/api/v1/namespaces', { headers: { 'x-big': 'x'.repeat(MAX_HEADER_BYTES + 1024) } }).then(
+    (r) => r.status,
+    (err: Error & { code?: string }) => err.code ?? err.message,
+  );
+  // Past the advertised SETTINGS_MAX_HEADER_LIST_SIZE the stream is reset (no 431 Status, unlike HTTP/1.1).
+  assert.is(big, 'ERR_HTTP2_STREAM_ERROR', `oversized header list: ${String(big)}`);
+  const after = await ctx.h2.request('GET', '/api/v1/namespaces');
+  assert.is(after.status, 200, 'the session still serves');
 });
 
 test('kubectl (h2 by itself): get ns through the proxy', async (ctx) => {
