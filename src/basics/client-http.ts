@@ -2,18 +2,18 @@
 // ServerResponse) or HTTP/2 (Node's compatibility API). Most code needs no difference; the few places
 // that do (the socket, connection-specific headers, pre-framed chunked bytes) ask isHttp2().
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { constants as http2Constants, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 
 export type ClientRequest = IncomingMessage | Http2ServerRequest;
 export type ClientResponse = ServerResponse | Http2ServerResponse;
 
 export function isHttp2(req: ClientRequest): req is Http2ServerRequest {
-  return req.httpVersionMajor === 2;
+  return req instanceof Http2ServerRequest;
 }
 
 export function isHttp2Response(res: ClientResponse): res is Http2ServerResponse {
-  return 'stream' in res;
+  return res instanceof Http2ServerResponse;
 }
 
 /**
@@ -37,7 +37,7 @@ export function headersDistinct(req: ClientRequest): Record<string, string[]> {
 
 /**
  * Ends one request whose client misbehaves (a body far past the limit): over HTTP/1.1 its connection,
- * over HTTP/2 its stream only (the session carries other clients' streams).
+ * over HTTP/2 its stream only (the session carries the client's other requests and watches).
  */
 export function dropRequest(req: ClientRequest): void {
   if (isHttp2(req)) req.stream.close(http2Constants.NGHTTP2_CANCEL);

@@ -1,8 +1,9 @@
-// The HTTPS listener's defences (HTTP/1.1 connections; HTTP/2 sessions: http2-sessions.ts) against bad and idle clients, before anyone is authenticated: limits on
-// connections (in total, optionally per address), on the TLS handshake, on the request head (size and
-// time), on idle kept-alive connections; and a Status answer (431, 408, 400) where Node would write a
-// bare status line or nothing. It owns no request handling: once a request head is parsed, the proxy's
-// handler takes over, and watches, exec streams and forwarded streams are never cut by these timers.
+// The HTTPS listener's defences against bad and idle clients, before anyone is authenticated: limits on
+// connections (in total, optionally per address, either protocol), on the TLS handshake, on the HTTP/1.1
+// request head (size and time), on idle kept-alive connections; and a Status answer (431, 408, 400) where
+// Node would write a bare status line or nothing. HTTP/2 sessions have their own (http2-sessions.ts). It
+// owns no request handling: once a request head is parsed, the proxy's handler takes over, and watches,
+// exec streams and forwarded streams are never cut by these timers.
 import type { Http2SecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -45,6 +46,8 @@ export interface Http1Settings {
   keepAliveTimeout: number;
   connectionsCheckingInterval: number;
   timeout: number;
+  /** http.Server's default, which the HTTP/2 server does not set: an HTTP/1.1 request without Host is a 400. */
+  requireHostHeader: boolean;
 }
 
 export function http1Settings(limits: ClientConnectionLimits): Http1Settings {
@@ -56,6 +59,7 @@ export function http1Settings(limits: ClientConnectionLimits): Http1Settings {
     keepAliveTimeout: limits.clientIdleTimeoutMs,
     connectionsCheckingInterval: Math.max(50, Math.min(CHECK_INTERVAL_MAX_MS, Math.floor(limits.requestHeaderTimeoutMs / 4))),
     timeout: 0,
+    requireHostHeader: true,
   };
 }
 
