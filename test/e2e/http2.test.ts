@@ -189,6 +189,34 @@ test('errors: a Status over h2 (forbidden, not found)', async (ctx) => {
   assert.is((JSON.parse(otherNamespace.body) as { kind: string }).kind, 'Status');
 });
 
+test('idle sessions: closed (GOAWAY) after the client idle timeout without a stream, never while a watch is open', async (ctx) => {
+  const proxy = await startProxy(ctx.cp, ['--client-idle-timeout', '1s']);
+  try {
+    await waitReady(proxy);
+    const idle = await H2Client.connect(proxy.url, { ...ctx.alice, caPem: proxy.caPem });
+    const watching = await H2Client.connect(proxy.url, { ...ctx.alice, caPem: proxy.caPem });
+    const idleGoaway = new Promise<void>((resolve) => idle.session.once('goaway', () => resolve()));
+    let watchingGoaway = false;
+    watching.session.once('goaway', () => (watchingGoaway = true));
+    assert.is((await idle.request('GET', `/api/v1/namespaces/${t.dev}`)).status, 200);
+    const { stream, status } = await watching.open('GET', '/api/v1/namespaces?watch=1');
+    assert.is(status, 200);
+    const watch = new H2Watch(stream);
+    await idleGoaway;
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    assert.not.ok(watchingGoaway, 'a session with an open watch stays');
+    const mark = `i${Date.now()}`;
+    await patch(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: t.dev } }, { metadata: { labels: { 'h2-test': mark } } });
+    await eventuallyPasses('the watch still gets changes', async () => {
+      assert.ok(watch.events.some((e) => e.type === 'MODIFIED' && e.object.metadata?.labels?.['h2-test'] === mark));
+    });
+    idle.close();
+    watching.close();
+  } finally {
+    await proxy.stop();
+  }
+});
+
 test('shutdown: an h2 client gets a GOAWAY, its served watch ends cleanly, and the proxy stops', async (ctx) => {
   const proxy = await startProxy(ctx.cp);
   try {
