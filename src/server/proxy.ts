@@ -101,6 +101,7 @@ export class TenantProxy {
     this.#sessions = new Http2Sessions(this.#server, config.clientIdleTimeoutMs);
     guardListener(this.#server, config, this.metrics, this.log);
     this.metrics.observeServer(this.#server);
+    this.metrics.observeHttp2Sessions(this.#sessions);
     this.#server.on('request', (req: ClientRequest, res: ClientResponse) => void this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#handleUpgrade(req, socket, head));
   }

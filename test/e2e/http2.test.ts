@@ -70,6 +70,7 @@ function stable(body: string): unknown {
 
 test('ALPN: a client offering h2 gets h2; an HTTP/1.1 client still gets HTTP/1.1', async (ctx) => {
   assert.is(ctx.h2.session.alpnProtocol, 'h2');
+  assert.is(await ctx.proxy.metric('tenant_proxy_http2_sessions'), 1);
   const { req, res } = await ctx.h1.stream('GET', '/api/v1/namespaces');
   res.resume();
   assert.is(res.httpVersion, '1.1');
