@@ -91,4 +91,16 @@ export class ProxyMetrics {
       },
     });
   }
+
+  /** Of those connections, the HTTP/2 sessions (each may carry many requests and watches). */
+  observeHttp2Sessions(sessions: { readonly size: number }): void {
+    new Gauge({
+      name: 'tenant_proxy_http2_sessions',
+      help: 'HTTP/2 sessions open on the HTTPS listener (the other client connections speak HTTP/1.1)',
+      registers: [this.registry],
+      collect() {
+        this.set(sessions.size);
+      },
+    });
+  }
 }

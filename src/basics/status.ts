@@ -1,7 +1,8 @@
 // Kubernetes `Status` errors: the one shape every error answer of the proxy takes, as the apiserver
 // writes it (empty fields omitted, details.kind holding the resource plural).
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ClientResponse } from './client-http.ts';
 
 export interface StatusDetails {
   name?: string;
@@ -72,7 +73,7 @@ export function notFound(resource: string, group: string, name: string): StatusE
 }
 
 /** Like the apiserver's JSON encoder, bodies end with a newline. */
-export function sendStatus(res: ServerResponse, status: Status, headers: Record<string, string> = {}, body = `${JSON.stringify(status)}\n`): void {
+export function sendStatus(res: ClientResponse, status: Status, headers: Record<string, string> = {}, body = `${JSON.stringify(status)}\n`): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -9,7 +9,6 @@
 // review's outcome (never the token) is shared for the same TTL: a client moving between replicas
 // costs no further review.
 import { createHash, X509Certificate } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 import type { Identity } from '../basics/identity.ts';
 import type { ProxyMetrics } from '../basics/metrics.ts';
@@ -17,6 +16,7 @@ import { StatusError, unauthorized } from '../basics/status.ts';
 import { field, isStringArray, SharedLevel, type SharedCacheContext } from '../basics/shared-cache.ts';
 import { TtlCache } from '../basics/ttl-cache.ts';
 import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
+import { tlsSocketOf, type ClientRequest } from '../basics/client-http.ts';
 
 export const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 
@@ -60,8 +60,8 @@ export class Authenticator {
     this.#shared = options.shared && new SharedLevel(options.shared, 'token', { encode: encodeReview, decode: decodeReview });
   }
 
-  async authenticate(req: IncomingMessage): Promise<Identity> {
-    const fromCertificate = this.#certificateIdentity(req.socket as TLSSocket);
+  async authenticate(req: ClientRequest): Promise<Identity> {
+    const fromCertificate = this.#certificateIdentity(tlsSocketOf(req));
     if (fromCertificate) return fromCertificate;
     const token = bearerToken(req);
     if (token === undefined) throw unauthorized();
@@ -197,7 +197,7 @@ function all(v: string | string[] | undefined): string[] {
  * The bearer token of a request, or undefined when it carries none. A present but empty or malformed
  * credential is an error, so that it can never fall through to "no credentials".
  */
-export function bearerToken(req: IncomingMessage): string | undefined {
+export function bearerToken(req: ClientRequest): string | undefined {
   const header = req.headers.authorization;
   if (header !== undefined) {
     const m = /^Bearer +([^\s]+) *$/i.exec(header);
@@ -227,7 +227,7 @@ export function bearerToken(req: IncomingMessage): string | undefined {
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** wsstream.IsWebSocketRequest: `Upgrade: websocket` and a Connection header naming upgrade. */
-function isWebSocketRequest(req: IncomingMessage): boolean {
+function isWebSocketRequest(req: ClientRequest): boolean {
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return false;
   return (req.headers.connection ?? '').toLowerCase().includes('upgrade');
 }

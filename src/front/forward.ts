@@ -3,11 +3,12 @@
 // arrives; protobuf and other binary bodies byte for byte). A client that goes away aborts the upstream
 // request. Upstream unreachable → 502; no answer within the timeout → 504.
 import https from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { Identity } from '../basics/identity.ts';
 import { StatusError, sendStatus } from '../basics/status.ts';
 import type { Upstream } from '../basics/upstream.ts';
+import { sendHeadNow, type ClientRequest, type ClientResponse } from '../basics/client-http.ts';
 
 export interface ForwardOptions {
   upstream: Upstream;
@@ -25,7 +26,7 @@ export interface ForwardOptions {
 const NEWLINE = 0x0a;
 
 /** Resolves with the status sent to the client once the exchange is over (finished or aborted). */
-export async function forward(req: IncomingMessage, res: ServerResponse, identity: Identity, options: ForwardOptions): Promise<number> {
+export async function forward(req: ClientRequest, res: ClientResponse, identity: Identity, options: ForwardOptions): Promise<number> {
   const { upstream, timeoutMs, shutdown } = options;
   const requestOptions = await upstream.requestOptions(req.method ?? 'GET', req.url ?? '/', upstreamRequestHeaders(req, identity));
   return new Promise<number>((resolve) => {
@@ -60,8 +61,7 @@ export async function forward(req: IncomingMessage, res: ServerResponse, identit
       upstreamRes = response;
       clearTimeout(timer);
       const code = response.statusCode ?? 502;
-      res.writeHead(code, response.statusMessage, downstreamResponseHeaders(response.headers));
-      res.flushHeaders();
+      sendHeadNow(res, code, downstreamResponseHeaders(response.headers), response.statusMessage);
       response.pipe(res);
       if (stopAtBoundary) {
         endCleanly();

@@ -1,9 +1,10 @@
 // Header hygiene on the upstream hop: what a proxy must not pass on (hop-by-hop headers, including any
 // named in Connection; the caller's own credentials; client-sent impersonation) and what it adds.
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { BEARER_PROTOCOL_PREFIX } from './authenticate.ts';
 import { impersonationHeaders, isImpersonationHeader } from './impersonation.ts';
 import type { Identity } from '../basics/identity.ts';
+import { headersDistinct, type ClientRequest } from '../basics/client-http.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 
@@ -27,10 +28,10 @@ function isRequestHeaderIdentity(name: string): boolean {
  * they can never remove the impersonation headers the proxy adds. For upgrades, Connection/Upgrade are
  * kept and a bearer-token websocket subprotocol is removed from the offered list.
  */
-export function upstreamRequestHeaders(req: IncomingMessage, identity: Identity, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
+export function upstreamRequestHeaders(req: ClientRequest, identity: Identity, options: { upgrade?: boolean } = {}): OutgoingHttpHeaders {
   const named = connectionTokens(req.headers.connection);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, values] of Object.entries(req.headersDistinct)) {
+  for (const [name, values] of Object.entries(headersDistinct(req))) {
     if (!values) continue;
     if (HOP_BY_HOP.has(name) || named.has(name)) continue;
     if (name === 'host' || name === 'authorization' || isImpersonationHeader(name) || isRequestHeaderIdentity(name)) continue;

@@ -4,13 +4,14 @@
 // cached, and shared by the replicas under --redis); otherwise the request is refused with the
 // apiserver's 403.
 import { createHash } from 'node:crypto';
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { effectiveGroups, parseServiceAccount, type Identity } from '../basics/identity.ts';
 import type { ProxyMetrics } from '../basics/metrics.ts';
 import { StatusError, badRequest } from '../basics/status.ts';
 import { field, SharedLevel, type SharedCacheContext } from '../basics/shared-cache.ts';
 import { TtlCache } from '../basics/ttl-cache.ts';
 import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
+import { headersDistinct, type ClientRequest } from '../basics/client-http.ts';
 
 const EXTRA_PREFIX = 'impersonate-extra-';
 const ACCESS_REVIEW_CACHE_SIZE = 10_000;
@@ -105,10 +106,10 @@ interface RequestedImpersonation {
   extra: Record<string, string[]>;
 }
 
-function requestedImpersonation(req: IncomingMessage): RequestedImpersonation | undefined {
+function requestedImpersonation(req: ClientRequest): RequestedImpersonation | undefined {
   const requested: RequestedImpersonation = { groups: [], extra: {} };
   let any = false;
-  for (const [name, values] of Object.entries(req.headersDistinct)) {
+  for (const [name, values] of Object.entries(headersDistinct(req))) {
     if (!values || !isImpersonationHeader(name)) continue;
     any = true;
     if (name === 'impersonate-user') requested.user = values[0];
@@ -126,7 +127,7 @@ function requestedImpersonation(req: IncomingMessage): RequestedImpersonation | 
  * The identity a request runs as: the caller's own, or the one its Impersonate-* headers ask for when
  * the caller is allowed every part of it.
  */
-export async function resolveImpersonation(req: IncomingMessage, caller: Identity, reviewer: AccessReviewer): Promise<Identity> {
+export async function resolveImpersonation(req: ClientRequest, caller: Identity, reviewer: AccessReviewer): Promise<Identity> {
   const requested = requestedImpersonation(req);
   if (!requested) return caller;
   if (!requested.user) {

@@ -7,7 +7,6 @@
 // resourceVersion and the checked object's uid as preconditions (on a conflict, once more from the dry
 // run). Delete: the checked object's uid is a precondition. A resourceVersion the client sent is
 // honoured (its dry run conflicts); the proxy never invents one from its informer, which may lag.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { filter, firstValueFrom, map, timeout } from 'rxjs';
 import { resourceVersionOf, type KubeObject } from '../../streams/kube-object.ts';
 import type { TypeStore } from '../../streams/type-store.ts';
@@ -20,6 +19,7 @@ import { parseUpstreamJson, type Upstream, type UpstreamResponse } from '../basi
 import { isPlainObject, upstreamUrl } from './own-requests.ts';
 import { deleteViolation, updateViolations, type Violation, type WriteJudge } from './write-policy.ts';
 import { parseWriteRequest, serializedBody, type WriteRequest } from './write-request.ts';
+import type { ClientRequest, ClientResponse } from '../basics/client-http.ts';
 
 const WRITE_TIMEOUT_MS = 60_000;
 /** How long a write waits for the proxy's informer to reach the version the dry run was computed on. */
@@ -28,8 +28,8 @@ const INFORMER_CATCH_UP_MS = 3_000;
 export const METHODS = { update: 'PUT', patch: 'PATCH', delete: 'DELETE' } as const;
 
 export interface GrantedWrite {
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: ClientRequest;
+  res: ClientResponse;
   identity: Identity;
   info: RequestInfo;
   /** The object whose visibility was checked (from the informer). */
@@ -62,7 +62,7 @@ async function send(write: GrantedWrite, method: string, url: string, body: Buff
   }
 }
 
-function userAgent(req: IncomingMessage): string | undefined {
+function userAgent(req: ClientRequest): string | undefined {
   const agent = req.headers['user-agent'];
   return agent && /^[\x20-\x7e]{1,256}$/.test(agent) ? agent : undefined;
 }

@@ -2,10 +2,10 @@
 // review it relays): rebuilt from the parsed request — the path from its parts, only the query parameters
 // the apiserver accepts for the verb, the body read within the apiserver's limit, parsed for its media
 // type and serialized again — never the client's raw bytes, so that what was checked is what is sent.
-import type { IncomingMessage } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import { resourcePath, type RequestInfo } from '../front/request-info.ts';
 import { badRequest, StatusError } from '../basics/status.ts';
+import { dropRequest, type ClientRequest } from '../basics/client-http.ts';
 
 /** The apiserver's limit on a request body (3 MiB, `Request entity too large: limit is 3145728`). */
 export const MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
@@ -42,7 +42,7 @@ export function upstreamUrl(info: RequestInfo): string {
  * the limit the rest is read and dropped, so that the client, still sending, receives the 413 instead of
  * a reset; a client that sends on for as much again is disconnected.
  */
-export function readRequestBody(req: IncomingMessage): Promise<Buffer> {
+export function readRequestBody(req: ClientRequest): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -59,7 +59,7 @@ export function readRequestBody(req: IncomingMessage): Promise<Buffer> {
         if (size > MAX_REQUEST_BODY_BYTES) refuse();
         else chunks.push(chunk);
       } else if (size > 2 * MAX_REQUEST_BODY_BYTES) {
-        req.socket.destroy();
+        dropRequest(req);
       }
     });
     req.on('end', () => {

@@ -1,6 +1,5 @@
 // LIST, GET and WATCH answered from a view, with the apiserver's wire semantics: selectors,
 // resourceVersion / resourceVersionMatch, limit / continue, Table or JSON, watch resume and 410s.
-import type { ServerResponse } from 'node:http';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { comparePositions, formatPosition, parsePosition, type EventClock, type Position } from '../../streams/position.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
@@ -17,6 +16,7 @@ import type { ListSnapshots } from './snapshots.ts';
 import type { WatchHub } from './watch-hub.ts';
 import { Watcher } from './watcher.ts';
 import type { WatchSink } from './watch-sink.ts';
+import { writeChunk, type ClientResponse } from '../basics/client-http.ts';
 
 /** How long a request for a resourceVersion newer than the proxy has seen waits (the apiserver: 3 s). */
 const TOO_LARGE_WAIT_MS = 3_000;
@@ -94,7 +94,7 @@ function unservable(resourceVersion: string, servable: (position: Position) => b
  * a function of the log, so every replica that has read the same log answers the same resourceVersion,
  * whenever it created the view.
  */
-export async function serveList(res: ServerResponse, start: ListStart): Promise<number> {
+export async function serveList(res: ClientResponse, start: ListStart): Promise<number> {
   const { target, options, clock, snapshots, caller } = start;
   const { view, type, apiVersion, printer } = target;
   if (unservable(options.resourceVersion, start.servable)) throw new StatusError(410, 'Expired', TOO_OLD_FOR_LIST);
@@ -115,7 +115,7 @@ export async function serveList(res: ServerResponse, start: ListStart): Promise<
     const representation = { apiVersion, table: printer ? { includeObject: target.includeObject } : undefined };
     const [first, second] = listChunks(listBody(view, representation, () => renderWhole(target)), resourceVersion);
     res.writeHead(200, { ...JSON_HEADERS, 'content-length': first.length + second.length });
-    res.write(first);
+    writeChunk(res, first);
     res.end(second);
     return 200;
   }
@@ -141,7 +141,7 @@ function renderWhole(target: ReadTarget): ListParts {
   return jsonListParts(target.type, target.apiVersion, items);
 }
 
-export async function serveGet(res: ServerResponse, target: ReadTarget, name: string, resourceVersion: string, clock: EventClock, fallback: (name: string) => KubeObject | undefined): Promise<number> {
+export async function serveGet(res: ClientResponse, target: ReadTarget, name: string, resourceVersion: string, clock: EventClock, fallback: (name: string) => KubeObject | undefined): Promise<number> {
   await awaitPosition(resourceVersion, clock);
   const found = target.view.get(name) ?? fallback(name);
   if (!found) throw notFound(target.type.resource, target.type.group, name);

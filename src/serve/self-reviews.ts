@@ -5,7 +5,6 @@
 // - SelfSubjectRulesReview → the upstream answer for the user, plus the served kinds' read rules;
 // - SelfSubjectReview (`kubectl auth whoami`, absent from 1.20) → the authenticated identity, for
 //   everyone.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { effectiveGroups, type Identity } from '../basics/identity.ts';
 import { impersonationHeaders } from '../front/impersonation.ts';
 import type { RequestInfo } from '../front/request-info.ts';
@@ -15,6 +14,7 @@ import { parseUpstreamJson, type Upstream } from '../basics/upstream.ts';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import { isPlainObject, mediaTypeOf, parseYamlBody, readRequestBody, upstreamUrl } from './own-requests.ts';
 import { readSelfAccessReviewProtobuf } from './protobuf.ts';
+import type { ClientRequest, ClientResponse } from '../basics/client-http.ts';
 
 const READ_VERBS = ['get', 'list', 'watch'];
 const PROTOBUF = 'application/vnd.kubernetes.protobuf';
@@ -30,7 +30,7 @@ export function isSelfReview(info: RequestInfo): boolean {
  * A review's body, read and checked as the apiserver decodes a create: JSON (or nothing but a content
  * type it knows), else 415; JSON that does not parse to an object, 400. Protobuf stays bytes.
  */
-async function readReview(req: IncomingMessage, info: RequestInfo): Promise<{ body: Buffer; protobuf: boolean; json: Record<string, unknown> | undefined }> {
+async function readReview(req: ClientRequest, info: RequestInfo): Promise<{ body: Buffer; protobuf: boolean; json: Record<string, unknown> | undefined }> {
   const body = await readRequestBody(req);
   const mediaType = mediaTypeOf(req.headers['content-type']) || 'application/json';
   if (mediaType === PROTOBUF) return { body, protobuf: true, json: undefined };
@@ -48,14 +48,14 @@ async function readReview(req: IncomingMessage, info: RequestInfo): Promise<{ bo
   return { body, protobuf: false, json };
 }
 
-function sendJson(res: ServerResponse, code: number, body: unknown): number {
+function sendJson(res: ClientResponse, code: number, body: unknown): number {
   const text = JSON.stringify(body);
   res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'content-length': Buffer.byteLength(text) });
   res.end(text);
   return code;
 }
 
-export async function answerSelfSubjectReview(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<number> {
+export async function answerSelfSubjectReview(req: ClientRequest, res: ClientResponse, identity: Identity, info: RequestInfo): Promise<number> {
   await readReview(req, info);
   const userInfo: Record<string, unknown> = { username: identity.user };
   if (identity.uid) userInfo.uid = identity.uid;
@@ -85,7 +85,7 @@ function attributesOf(review: Review): ResourceAttributes | undefined {
   return isPlainObject(attributes) ? (attributes as ResourceAttributes) : undefined;
 }
 
-export async function answerSelfAccessReview(req: IncomingMessage, res: ServerResponse, info: RequestInfo, scopeOf: ScopeOf, visible: (scope: Scope, name: string) => boolean, upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'local' | 'served' }> {
+export async function answerSelfAccessReview(req: ClientRequest, res: ClientResponse, info: RequestInfo, scopeOf: ScopeOf, visible: (scope: Scope, name: string) => boolean, upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'local' | 'served' }> {
   const review = await readReview(req, info);
   const a = attributesOf(review);
   if (a && READ_VERBS.includes(a.verb ?? '') && !a.subresource) {
@@ -100,7 +100,7 @@ export async function answerSelfAccessReview(req: IncomingMessage, res: ServerRe
   return { code: await relay(res, info, review, upstream, identity, undefined), route: 'served' };
 }
 
-export async function augmentRulesReview(req: IncomingMessage, res: ServerResponse, info: RequestInfo, scopeOf: ScopeOf, served: ResourceType[], upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'served' }> {
+export async function augmentRulesReview(req: ClientRequest, res: ClientResponse, info: RequestInfo, scopeOf: ScopeOf, served: ResourceType[], upstream: Upstream, identity: Identity): Promise<{ code: number; route: 'served' }> {
   const review = await readReview(req, info);
   const extraRules = served
     .filter((t) => scopeOf(t.group, '', t.resource) !== undefined)
@@ -117,7 +117,7 @@ export async function augmentRulesReview(req: IncomingMessage, res: ServerRespon
  * (rewritten when asked). A JSON review is sent as parsed; a protobuf one as its bytes (it is the user's
  * own question, asked as the user).
  */
-async function relay(res: ServerResponse, info: RequestInfo, review: Review, upstream: Upstream, identity: Identity, rewrite: ((answer: Record<string, unknown>) => Record<string, unknown>) | undefined): Promise<number> {
+async function relay(res: ClientResponse, info: RequestInfo, review: Review, upstream: Upstream, identity: Identity, rewrite: ((answer: Record<string, unknown>) => Record<string, unknown>) | undefined): Promise<number> {
   let answer;
   try {
     answer = await upstream.send('POST', upstreamUrl(info), {

@@ -2,7 +2,7 @@
 // from its own state (list/get/watch of a granted cluster-scoped kind; writes the tenant is granted;
 // self access reviews) or forwards it unchanged. Users in ignored groups and users without any tenant
 // access are always forwarded; so is anything outside a scope, so the user's own RBAC decides.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Identity } from '../basics/identity.ts';
 import type { Logger } from '../basics/log.ts';
@@ -26,13 +26,14 @@ import { nonCanonical, notAcceptable } from './served-errors.ts';
 import type { ServedTypes } from './served-types.ts';
 import { ListSnapshots } from './snapshots.ts';
 import { WatchHub } from './watch-hub.ts';
-import { HttpWatchSink, WebSocketWatchSink } from './watch-sink.ts';
+import { httpWatchSink, WebSocketWatchSink } from './watch-sink.ts';
 import { WebSocketWatches } from './websocket-watches.ts';
 import { answerSelfAccessReview, answerSelfSubjectReview, augmentRulesReview, isSelfReview } from './self-reviews.ts';
 import { performGrantedWrite } from './granted-writes.ts';
 import { grantsWrite, writableThrough } from './write-grants.ts';
 import type { Upstream } from '../basics/upstream.ts';
 import { WriteFence } from './write-fence.ts';
+import { dropWhenIdle, sendHeadNow, type ClientRequest, type ClientResponse } from '../basics/client-http.ts';
 
 export interface TenantApiDependencies {
   clock: EventClock;
@@ -94,7 +95,7 @@ export class TenantApi {
   /**
    * Serves the request if it is the proxy's to answer. Resolves undefined when it must be forwarded.
    */
-  async handle(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
+  async handle(req: ClientRequest, res: ClientResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
     if (!info.isResourceRequest || this.#ignored(identity)) return undefined;
     // Who is a tenant user is unknown until the tenancy informers have synced: never guess (a
     // forwarded owner would get the apiserver's Forbidden).
@@ -170,7 +171,7 @@ export class TenantApi {
     if (type) this.#fence.note(type, this.#deps.store(type));
   }
 
-  async #read(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
+  async #read(req: ClientRequest, res: ClientResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
     const media = negotiate(req.headers.accept);
     await this.#fence.wait(type, this.#deps.store(type));
     if (media.kind === 'not-acceptable') throw notAcceptable(type, req.headers.accept);
@@ -185,7 +186,7 @@ export class TenantApi {
     };
     // The answer is a shared buffer: a client that stops reading holds no copy, but must not hold its
     // connection forever either.
-    if (info.verb !== 'watch') res.setTimeout(this.#deps.clientIdleTimeoutMs);
+    if (info.verb !== 'watch') dropWhenIdle(res, this.#deps.clientIdleTimeoutMs);
     if (info.verb === 'get') {
       return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
     }
@@ -193,9 +194,8 @@ export class TenantApi {
     const servable = this.#deps.servable;
     if (info.verb === 'list') return serveList(res, { target, options, clock: this.#deps.clock, snapshots: this.#snapshots, caller: identityKey(identity), extendHistory, servable });
     const accept = () => {
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
-      res.flushHeaders();
-      return new HttpWatchSink(res);
+      sendHeadNow(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
+      return httpWatchSink(res);
     };
     const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory, servable, resumePoint: (p) => this.#deps.projections.resumePoint(p), hub: this.watchHub, clock: this.#deps.clock });
     await new Promise<void>((resolve) => (watcher.closed ? resolve() : res.once('close', () => resolve())));
@@ -226,7 +226,7 @@ export class TenantApi {
     return true;
   }
 
-  async #selfReview(req: IncomingMessage, res: ServerResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
+  async #selfReview(req: ClientRequest, res: ClientResponse, identity: Identity, info: RequestInfo): Promise<Outcome | undefined> {
     if (info.resource === 'selfsubjectreviews') return { code: await answerSelfSubjectReview(req, res, identity, info), route: 'local' };
     const access = this.#accessOf(identity);
     if (!isTenantUser(access)) return undefined;

@@ -1,9 +1,11 @@
-// Where a watcher's bytes go: a chunked HTTP response (one JSON line per event, written pre-framed) or a
-// websocket (one text message per event). Both report backpressure the same way: write() returns false once the
+// Where a watcher's bytes go: a chunked HTTP/1.1 response (one JSON line per event, written pre-framed), an
+// HTTP/2 stream (one JSON line per event, framed by the stream) or a websocket (one text message per event). Both report backpressure the same way: write() returns false once the
 // socket's buffer is past its high-water mark, and `drain` fires when it has emptied.
 import type { ServerResponse } from 'node:http';
+import { constants as http2Constants, type Http2ServerResponse } from 'node:http2';
 import type { WebSocket } from 'ws';
 import type { EventBytes } from '../views/encoder.ts';
+import { isHttp2Response, type ClientResponse } from '../basics/client-http.ts';
 
 export interface WatchSink {
   /** Queues one event; false when the client is not keeping up (wait for onDrain). */
@@ -67,6 +69,48 @@ export class HttpWatchSink implements WatchSink {
   uncork(): void {
     this.#res.socket?.uncork();
   }
+}
+
+/**
+ * A watch over HTTP/2: the socket is the session's, shared with the client's other streams, so every
+ * write, backpressure signal and ending goes through this stream only; corking the socket would hold
+ * back the other streams too.
+ */
+export class Http2WatchSink implements WatchSink {
+  readonly #res: Http2ServerResponse;
+
+  constructor(res: Http2ServerResponse) {
+    this.#res = res;
+  }
+
+  write(event: EventBytes): boolean {
+    return this.#res.write(event.line);
+  }
+
+  end(): void {
+    if (!this.#res.writableEnded) this.#res.end();
+  }
+
+  destroy(): void {
+    this.#res.stream.close(http2Constants.NGHTTP2_CANCEL);
+  }
+
+  onDrain(listener: () => void): void {
+    this.#res.stream.on('drain', listener);
+  }
+
+  onClose(listener: () => void): void {
+    this.#res.on('close', listener);
+  }
+
+  cork(): void {}
+
+  uncork(): void {}
+}
+
+/** The sink of a watch answered on this response. */
+export function httpWatchSink(res: ClientResponse): WatchSink {
+  return isHttp2Response(res) ? new Http2WatchSink(res) : new HttpWatchSink(res);
 }
 
 const WEBSOCKET_HIGH_WATER_BYTES = 64 * 1024;

@@ -2,11 +2,11 @@
 // form: the upstream URL rebuilt from the parsed path, the body read within the apiserver's limit, parsed
 // for its media type and serialized again as JSON. What cannot be parsed is answered as the apiserver
 // answers it (same code and reason), and never sent.
-import type { IncomingMessage } from 'node:http';
 import type { ResourceType } from '../../streams/resource-type.ts';
 import type { RequestInfo } from '../front/request-info.ts';
 import { badRequest, StatusError } from '../basics/status.ts';
 import { APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, isPlainObject, mediaTypeOf, parseJsonBody, parseYamlBody, readRequestBody, upstreamUrl } from './own-requests.ts';
+import type { ClientRequest } from '../basics/client-http.ts';
 
 export type WriteVerb = 'update' | 'patch' | 'delete';
 
@@ -46,7 +46,7 @@ function objectBody(body: Buffer, mediaType: string, fail: (reason: string) => S
   }
 }
 
-export async function parseWriteRequest(req: IncomingMessage, info: RequestInfo, type: ResourceType): Promise<WriteRequest> {
+export async function parseWriteRequest(req: ClientRequest, info: RequestInfo, type: ResourceType): Promise<WriteRequest> {
   const verb = info.verb as WriteVerb;
   const url = upstreamUrl(info);
   const given = mediaTypeOf(req.headers['content-type']);

@@ -1,9 +1,10 @@
 // The HTTPS listener's defences against bad and idle clients, before anyone is authenticated: limits on
-// connections (in total, optionally per address), on the TLS handshake, on the request head (size and
-// time), on idle kept-alive connections; and a Status answer (431, 408, 400) where Node would write a
-// bare status line or nothing. It owns no request handling: once a request head is parsed, the proxy's
-// handler takes over, and watches, exec streams and forwarded streams are never cut by these timers.
-import type { Server as HttpsServer } from 'node:https';
+// connections (in total, optionally per address, either protocol), on the TLS handshake, on the HTTP/1.1
+// request head (size and time), on idle kept-alive connections; and a Status answer (431, 408, 400) where
+// Node would write a bare status line or nothing. HTTP/2 sessions have their own (http2-sessions.ts). It
+// owns no request handling: once a request head is parsed, the proxy's handler takes over, and watches,
+// exec streams and forwarded streams are never cut by these timers.
+import type { Http2SecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../basics/log.ts';
@@ -29,16 +30,36 @@ export interface ClientConnectionLimits {
   maxConnectionsPerAddress: number;
 }
 
-/** Options for https.createServer that the limits decide. */
-export function listenerOptions(limits: ClientConnectionLimits): { handshakeTimeout: number; maxHeaderSize: number; headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number } {
+/** Options of the TLS listener that the limits decide. */
+export function listenerOptions(limits: ClientConnectionLimits): { handshakeTimeout: number } {
+  return { handshakeTimeout: limits.tlsHandshakeTimeoutMs };
+}
+
+/**
+ * What HTTP/1.1 connections obey. The HTTP/2 server serves HTTP/1.1 (allowHTTP1) with Node's HTTP server
+ * code, which reads these from the server object, not from the options it was created with.
+ */
+export interface Http1Settings {
+  maxHeaderSize: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  connectionsCheckingInterval: number;
+  timeout: number;
+  /** http.Server's default, which the HTTP/2 server does not set: an HTTP/1.1 request without Host is a 400. */
+  requireHostHeader: boolean;
+}
+
+export function http1Settings(limits: ClientConnectionLimits): Http1Settings {
   return {
-    handshakeTimeout: limits.tlsHandshakeTimeoutMs,
     maxHeaderSize: MAX_HEADER_BYTES,
     headersTimeout: limits.requestHeaderTimeoutMs,
     // Watches and exec sessions are long-lived: no limit on a request once its head is in.
     requestTimeout: 0,
     keepAliveTimeout: limits.clientIdleTimeoutMs,
     connectionsCheckingInterval: Math.max(50, Math.min(CHECK_INTERVAL_MAX_MS, Math.floor(limits.requestHeaderTimeoutMs / 4))),
+    timeout: 0,
+    requireHostHeader: true,
   };
 }
 
@@ -53,9 +74,8 @@ function statusForClientError(code: string | undefined, limits: ClientConnection
   return { status: failure(400, 'BadRequest', `malformed HTTP request${code ? ` (${code})` : ''}`), counted: 'malformed' };
 }
 
-export function guardListener(server: HttpsServer, limits: ClientConnectionLimits, metrics: ProxyMetrics, log: Logger): void {
-  server.keepAliveTimeout = limits.clientIdleTimeoutMs;
-  server.timeout = 0;
+export function guardListener(server: Http2SecureServer, limits: ClientConnectionLimits, metrics: ProxyMetrics, log: Logger): void {
+  Object.assign(server as Http2SecureServer & Http1Settings, http1Settings(limits));
   if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
   let warnedAt = 0;
   const rejected = (reason: 'limit' | 'address-limit', address: string | undefined) => {

@@ -3,7 +3,7 @@
 // mechanism lives in its own module.
 import { setMaxListeners } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import https from 'node:https';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
@@ -13,6 +13,8 @@ import { forward } from '../front/forward.ts';
 import type { Identity } from '../basics/identity.ts';
 import { AccessReviewer, resolveImpersonation } from '../front/impersonation.ts';
 import { guardListener, listenerOptions } from './client-connections.ts';
+import { Http2Sessions, http2Options } from './http2-sessions.ts';
+import type { ClientRequest, ClientResponse } from '../basics/client-http.ts';
 import { loggedUrl, type Logger } from '../basics/log.ts';
 import { readinessAnswer, type ReadinessCheck } from './readiness.ts';
 import { ProxyMetrics } from '../basics/metrics.ts';
@@ -50,7 +52,8 @@ export class TenantProxy {
   readonly #authenticator: Authenticator;
   readonly #reviewer: AccessReviewer;
   readonly #tls: ServingTls;
-  readonly #server: https.Server;
+  readonly #server: http2.Http2SecureServer;
+  readonly #sessions: Http2Sessions;
   #metricsServer: http.Server | undefined;
   readonly #shutdown = new AbortController();
   readonly #upgrades = new Set<Duplex>();
@@ -85,17 +88,21 @@ export class TenantProxy {
     setMaxListeners(0, this.#shutdown.signal);
     this.#reviewer = new AccessReviewer(this.upstream, this.metrics, config.accessReviewCacheTtlMs, shared);
     this.#tls = tls;
-    this.#server = https.createServer({
+    // HTTP/2 for clients that offer it (ALPN h2), HTTP/1.1 for the others and for every upgrade.
+    this.#server = http2.createSecureServer({
       ...tls.context,
       requestCert: tls.verifiesClientCertificates,
       rejectUnauthorized: false,
       noDelay: true,
       keepAlive: true,
       ...listenerOptions(config),
+      ...http2Options(),
     });
+    this.#sessions = new Http2Sessions(this.#server, config.clientIdleTimeoutMs);
     guardListener(this.#server, config, this.metrics, this.log);
     this.metrics.observeServer(this.#server);
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res));
+    this.metrics.observeHttp2Sessions(this.#sessions);
+    this.#server.on('request', (req: ClientRequest, res: ClientResponse) => void this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.#handleUpgrade(req, socket, head));
   }
 
@@ -150,7 +157,7 @@ export class TenantProxy {
     return this.probe.ready && this.engine.synced && !this.#shutdown.signal.aborted;
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #handle(req: ClientRequest, res: ClientResponse): Promise<void> {
     const started = performance.now();
     const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
     let identity: Identity | undefined;
@@ -186,7 +193,7 @@ export class TenantProxy {
     const seconds = (performance.now() - started) / 1000;
     this.metrics.requests.inc({ verb: info.verb, route, code: String(code) });
     if (info.verb !== 'watch') this.metrics.requestDuration.observe({ route }, seconds);
-    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: loggedUrl(req.url ?? '/'), status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
+    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: loggedUrl(req.url ?? '/'), http: req.httpVersion, status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
   }
 
   readinessChecks(): ReadinessCheck[] {
@@ -198,9 +205,10 @@ export class TenantProxy {
   }
 
   /** `showReasons`: the operator's listener; the public one withholds upstream error text. */
-  #answerHealth(info: RequestInfo, res: ServerResponse, showReasons: boolean): number {
+  #answerHealth(info: RequestInfo, res: ClientResponse, showReasons: boolean): number {
     const answer = info.path === '/readyz' ? readinessAnswer(this.readinessChecks(), { verbose: info.query.has('verbose'), showReasons }) : { code: 200, body: 'ok' };
-    res.writeHead(answer.code, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache, private' }).end(answer.body);
+    res.writeHead(answer.code, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache, private' });
+    res.end(answer.body);
     return answer.code;
   }
 
@@ -252,19 +260,19 @@ export class TenantProxy {
    */
   async shutdown(graceMs = this.config.shutdownGracePeriodMs): Promise<void> {
     if (this.#shutdown.signal.aborted) return;
-    this.log.info({ inFlight: this.#inFlight, upgrades: this.#upgrades.size }, 'shutting down');
+    this.log.info({ inFlight: this.#inFlight, upgrades: this.#upgrades.size, http2Sessions: this.#sessions.size }, 'shutting down');
     this.#shutdown.abort();
     this.probe.stop();
     this.engine.api.close();
     this.#tls.close();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeIdleConnections();
+    this.#sessions.closeGracefully();
     if (this.#inFlight > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([new Promise<void>((resolve) => (this.#drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
       clearTimeout(timer);
     }
-    this.#server.closeAllConnections();
+    this.#sessions.destroyAll();
     for (const socket of this.#upgrades) socket.destroy();
     await closed;
     if (this.#metricsServer) {

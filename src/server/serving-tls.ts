@@ -3,7 +3,7 @@
 // server's secure context is replaced when any of them changes; a bad new file is logged and the old
 // material kept.
 import { existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
-import type { Server } from 'node:https';
+import type { Server } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { homedir, hostname } from 'node:os';

@@ -191,6 +191,13 @@ test('headers past 32 KiB get 431 with a Status; a 20 KiB header is fine', async
   assert.is(fine.status, 200);
 });
 
+test('an HTTP/1.1 request without Host gets 400 (the listener also speaks HTTP/2; HTTP/1.1 keeps its rules)', async (ctx) => {
+  const hostless = await RawConnection.tls(ctx.proxy.port, ctx.viaProxy);
+  hostless.write(`GET ${NS} HTTP/1.1\r\n\r\n`);
+  assert.ok(await hostless.closedWithin(5_000), 'closed after answering');
+  assert.is(hostless.response().status, 400);
+});
+
 test('duplicated headers: conflicting lengths are refused; the first credential counts, as for the apiserver; doubled impersonation is refused', async (ctx) => {
   const lengths = await RawConnection.tls(ctx.proxy.port, ctx.viaProxy);
   lengths.write(`PATCH ${NODE_PATH} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/merge-patch+json\r\ncontent-length: 2\r\ncontent-length: 40\r\n\r\n{}`);

@@ -40,7 +40,7 @@ export async function scrapeMetric(metricsPort: number, name: string, labels: Re
   const text = await res.text();
   let sum = 0;
   for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line);
     if (!m || m[1] !== name) continue;
     const labelText = m[2] ?? '';
     if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(m[3]);
