@@ -1,6 +1,7 @@
-// Where a watcher's bytes go: a chunked HTTP/1.1 response (one JSON line per event, written pre-framed), an
-// HTTP/2 stream (one JSON line per event, framed by the stream) or a websocket (one text message per event). Both report backpressure the same way: write() returns false once the
-// socket's buffer is past its high-water mark, and `drain` fires when it has emptied.
+// Where a watcher's bytes go: a chunked HTTP/1.1 response (one JSON line per event, written pre-framed),
+// an HTTP/2 stream (one JSON line per event, framed by the stream) or a websocket (one text message per
+// event). All report backpressure the same way: write() returns false once the buffer (the socket's, or
+// the HTTP/2 stream's) is past its high-water mark, and `drain` fires when it has emptied.
 import type { ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2ServerResponse } from 'node:http2';
 import type { WebSocket } from 'ws';
