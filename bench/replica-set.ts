@@ -73,6 +73,11 @@ export class ReplicaSet {
     return replica;
   }
 
+  /** Each replica's share of `items`, dealt round robin as a TCP load balancer spreads connections. */
+  spread<T>(items: readonly T[]): T[][] {
+    return this.replicas.map((_, k) => items.filter((_, j) => j % this.replicas.length === k));
+  }
+
   /** The replicas still running whose metrics say they lead (one, unless a failover is under way). */
   async leaders(): Promise<Replica[]> {
     const out: Replica[] = [];

@@ -58,7 +58,7 @@ export async function failover(params: FailoverParams, log: (m: string) => void)
     const survivors = set.replicas.filter((r) => r !== leader);
     const n = set.replicas.length;
     const watcherUsers = users.flatMap((u) => Array.from({ length: params.watchersPerTenant }, () => u));
-    const shares = set.replicas.map((_, k) => watcherUsers.filter((_, j) => j % n === k));
+    const shares = set.spread(watcherUsers);
     log(`${leader.name} leads; opening ${watcherUsers.length} watches (list, then watch) over ${n} replicas`);
     const opened = await Promise.all(set.replicas.map((r, k) => Fleet.open(r, ids, shares[k] ?? [], params.loadProcessesPerReplica, `${WATCH_PATH}&allowWatchBookmarks=true`, 'http', true, params.tokenShare)));
     for (const o of opened) fleets.push(o.fleet);

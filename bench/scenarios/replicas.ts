@@ -87,7 +87,7 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
     const rss0 = set.replicas.map((r) => rssBytes(r.pid));
     const heap0 = await Promise.all(set.replicas.map((r) => heapBytes(r)));
     const watcherUsers = users.flatMap((u) => Array.from({ length: params.watchersPerTenant }, () => u));
-    const shares = set.replicas.map((_, k) => watcherUsers.filter((_, j) => j % n === k));
+    const shares = set.spread(watcherUsers);
     log(`opening ${watcherUsers.length} watches over ${n} replicas`);
     const opened = await Promise.all(set.replicas.map((r, k) => Fleet.open(r, ids, shares[k] ?? [], params.loadProcessesPerReplica, WATCH_PATH)));
     for (const o of opened) fleets.push(o.fleet);
