@@ -58,6 +58,16 @@ export class MemorySource {
     return stamped;
   }
 
+  /**
+   * Sends an object's current state once more, at the clock's next position (late, as its revision is
+   * behind the clock): what an upstream watch restarted from an older revision delivers.
+   */
+  redeliver(resource: ResourceType, key: string): void {
+    const object = this.store(resource).get(key);
+    if (!object) throw new Error(`nothing to deliver again: ${key} is not held`);
+    this.#changes.next({ type: 'MODIFIED', resource, object, previous: object, position: this.clock.next(Number(object.metadata.resourceVersion)) });
+  }
+
   /** Moves upstream progress without a change (a bookmark). */
   bookmark(): void {
     this.clock.advance(++this.#revision);

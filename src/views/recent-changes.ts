@@ -35,7 +35,7 @@ export class RecentChanges {
 
   append(change: Change): void {
     const revision = Number(change.object.metadata.resourceVersion);
-    if (Number.isSafeInteger(revision) && change.position.rv > revision) this.#late.set(revision, change.position);
+    if (Number.isSafeInteger(revision) && change.position.rv > revision && !isRedelivery(change)) this.#late.set(revision, change.position);
     this.#changes.push(change);
     this.#arrivedAt.push(Date.now());
     // Dropped in slices of a tenth: a shift of the whole array on every change would cost O(capacity) each.
@@ -91,4 +91,14 @@ export class RecentChanges {
     }
     return this.#changes.slice(lo);
   }
+}
+
+/**
+ * A state the replica held already, delivered again: an upstream watch restarted from an older revision
+ * than the replica had read (a new leader's) sends it once more. A client holding its resourceVersion
+ * got it at its first delivery, so it must not move the resume point past the changes in between.
+ */
+function isRedelivery(change: Change): boolean {
+  if (change.type === 'DELETED') return change.previous === undefined;
+  return change.previous !== undefined && change.previous.metadata.resourceVersion === change.object.metadata.resourceVersion;
 }
