@@ -35,10 +35,16 @@ export class LogRecorder {
   readonly #observer: ReplicationObserver;
   #flushing = false;
   #stopped = false;
+  /** Queues without appending until released (a leader starting the log again appends after its reseed). */
+  #held: boolean;
   readonly stats = { appended: 0, batches: 0, retries: 0 };
 
-  /** `onFailure`: the log refused the leader's appends (another leader, or it is behind the log). */
-  constructor(hub: InformerHub, log: ChangeLog, leadership: Leadership, streamLog: StreamLog, onFailure: (failure: RecorderFailure) => void, observer: ReplicationObserver = UNOBSERVED) {
+  /**
+   * `onFailure`: the log refused the leader's appends (another leader, or it is behind the log).
+   * `held`: queue what the hub processes from now on, appending nothing until release().
+   */
+  constructor(hub: InformerHub, log: ChangeLog, leadership: Leadership, streamLog: StreamLog, onFailure: (failure: RecorderFailure) => void, observer: ReplicationObserver = UNOBSERVED, held = false) {
+    this.#held = held;
     this.#observer = observer;
     this.#log = log;
     this.#leadership = leadership;
@@ -56,11 +62,30 @@ export class LogRecorder {
     this.#mark();
   }
 
+  /** Appends what was queued while held, and everything after it. */
+  release(): void {
+    this.#held = false;
+    this.#scheduleFlush();
+  }
+
+  /** Stops recording; returns what it had queued and not appended, in order. */
+  abandon(): LogEntry[] {
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#queuedAt = [];
+    this.stop();
+    return pending;
+  }
+
   #queue(entry: LogEntry): void {
     if (this.#stopped) return;
     this.#pending.push(entry);
     this.#queuedAt.push(performance.now());
-    if (!this.#flushing) {
+    this.#scheduleFlush();
+  }
+
+  #scheduleFlush(): void {
+    if (!this.#flushing && !this.#held && this.#pending.length > 0) {
       this.#flushing = true;
       // Everything one socket read produced goes in one append.
       setImmediate(() => void this.#flush());

@@ -19,7 +19,7 @@ import { LogRecorder, type RecorderFailure } from '../../streams/log-recorder.ts
 import { LogReplica } from '../../streams/log-replica.ts';
 import { LogTrimmer } from '../../streams/log-trimmer.ts';
 import { LocalRecorder } from '../../streams/local-recorder.ts';
-import { comparePositions, formatPosition, randomLocalTag, ZERO, type Position } from '../../streams/position.ts';
+import { comparePositions, formatPosition, localPosition, randomLocalTag, ZERO, type Position } from '../../streams/position.ts';
 import type { SnapshotStore } from '../../streams/snapshot-store.ts';
 import { SnapshotWriter, snapshotPolicyFor } from '../../streams/snapshot-writer.ts';
 import type { Logger } from '../basics/log.ts';
@@ -61,6 +61,23 @@ export interface ReplicatorOptions {
   observer?: ReplicaObserver;
 }
 
+/** A degraded replica's time on its own. */
+interface LocalPeriod {
+  tag: number;
+  recorder: LocalRecorder;
+  /** Epoch ms. */
+  since: number;
+  /** Since when (epoch ms) its recorder holds back what the informers bring, for the log to get past it. */
+  holdingSince?: number;
+}
+
+/**
+ * How long a degraded replica that reaches Redis again holds its own changes back, waiting for the log
+ * to get past its position (the leader moves it above the floor within a check), before it applies them
+ * and tries again.
+ */
+const REJOIN_HOLD_MS = 5_000;
+
 export class Replicator {
   readonly #hub: InformerHub;
   readonly #replica: LogReplica;
@@ -70,7 +87,7 @@ export class Replicator {
   readonly #options: ReplicatorOptions;
   #recorder: LogRecorder | undefined;
   /** While degraded: what the replica's own informers record, at positions of this tag. */
-  #local: { tag: number; recorder: LocalRecorder; since: number } | undefined;
+  #local: LocalPeriod | undefined;
   #role: ReplicaRole = 'follower';
   /** Bumped on every role change: a leader setup that awaited across one gives up. */
   #generation = 0;
@@ -165,22 +182,24 @@ export class Replicator {
     if (generation !== this.#generation) return;
     const degraded = this.#local !== undefined;
     let seeded = 0;
-    if (this.#local) {
-      // The informers run already, and the replica holds exactly what they saw.
-      this.#local.recorder.stop();
-    } else {
+    // A degraded replica's informers run already, and its replica holds exactly what they saw.
+    if (!this.#local) {
       this.#hub.clock.adopt(top && comparePositions(top, this.#replica.clock.now) > 0 ? top : this.#replica.clock.now);
       seeded = this.#seedInformers();
     }
+    let recorder: LogRecorder;
     if (lost) {
-      const restart = { rv: Math.max(top?.rv ?? 0, floor?.rv ?? 0, this.#replica.clock.now.rv, this.#hub.clock.now.rv, current ?? 0) + 1, seq: 0 };
-      if (!(await this.#startLogAgain(restart, top))) {
-        if (this.#local) this.#local.recorder = new LocalRecorder(this.#hub, this.#replica, this.#local.tag);
-        return;
-      }
+      const started = await this.#startLogAgain(Math.max(top?.rv ?? 0, floor?.rv ?? 0, current ?? 0), top);
+      if (!started) return;
+      recorder = started;
+    } else {
+      // The local recorder hands over to the log in the same turn: nothing the hub processes falls between.
+      this.#local?.recorder.stop();
+      recorder = this.#newRecorder(false);
     }
     this.#local = undefined;
-    this.#recorder = new LogRecorder(this.#hub, this.#log, this.#lease, this.#logger, (failure) => this.#onRecorderFailure(failure), this.#observer);
+    this.#recorder = recorder;
+    recorder.release();
     this.#setRole('leader');
     this.#hub.setRunning(true);
     if (degraded || lost) this.#replica.resume();
@@ -190,25 +209,47 @@ export class Replicator {
   }
 
   /**
-   * Starts the log again at `position` from this replica's state: the replica moves there, a snapshot of
-   * it is written, then the log is marked trimmed through it (followers behind reload that snapshot).
+   * Starts the log again above revision `above` and every position this replica handed out, from its
+   * state: the replica moves there, a snapshot of it is written, then the log is marked trimmed through
+   * it (followers behind reload that snapshot). Returns the recorder, held, that queued what the hub
+   * processed meanwhile (a degraded replica's informers never stop); undefined when the log could not be
+   * started again.
    */
-  async #startLogAgain(position: Position, top: Position | undefined): Promise<boolean> {
+  async #startLogAgain(above: number, top: Position | undefined): Promise<LogRecorder | undefined> {
     const token = this.#lease.token();
-    if (!token) return false;
+    if (!token) return undefined;
     await this.#replica.suspend();
+    // From the local recorder to the held one in one turn, the clock past `position` first: what the hub
+    // processes from here on is queued after the snapshot, for the log.
+    const local = this.#local;
+    local?.recorder.release();
+    local?.recorder.stop();
+    const position = { rv: Math.max(above, this.#replica.clock.now.rv, this.#hub.clock.now.rv) + 1, seq: 0 };
     this.#replica.jumpTo(position);
     this.#hub.clock.adopt(position);
+    const recorder = this.#newRecorder(true);
     const written = await this.snapshotWriter.write();
     const reseeded = written ? await this.#log.reseed(token, position) : undefined;
     if (!written || !reseeded?.ok) {
       const why = !written ? 'the snapshot could not be written' : reseeded && !reseeded.ok ? (reseeded.reason === 'deposed' ? reseeded.detail : reseeded.error.message) : '';
       this.#logger.warn({ at: formatPosition(position), why }, 'the change log lacks this replica\'s state, and starting it again failed: not leading');
+      const queued = recorder.abandon();
+      if (local && this.#local === local) {
+        // Still on its own: what the hub processed meanwhile is this replica's, at local positions.
+        for (const entry of queued) this.#replica.apply({ ...entry, position: localPosition(entry.position, local.tag) });
+        local.recorder = new LocalRecorder(this.#hub, this.#replica, local.tag);
+        local.holdingSince = undefined;
+      }
       this.#replica.resume();
-      return false;
+      return undefined;
     }
     this.#logger.warn({ at: formatPosition(position), top: top ? formatPosition(top) : 'none' }, 'the change log lacked this replica\'s state (it lost entries, or this replica ran on its own): started it again from a snapshot of this replica; followers behind reload it');
-    return true;
+    return recorder;
+  }
+
+  /** Records what the hub processes into the log (`held`: queued until released). */
+  #newRecorder(held: boolean): LogRecorder {
+    return new LogRecorder(this.#hub, this.#log, this.#lease, this.#logger, (failure) => this.#onRecorderFailure(failure), this.#observer, held);
   }
 
   #seedInformers(): number {
@@ -237,16 +278,33 @@ export class Replicator {
     this.#logger.warn({ at: formatPosition(this.#replica.position), failingForMs: Math.round(this.#replica.failingForMs), wasLeader, seeded }, 'degraded: the change log cannot be read; running this replica\'s own upstream informers until Redis answers (resourceVersions handed out meanwhile are resumable on this replica only)');
   }
 
-  /** While degraded: once Redis answers and the log has moved past this replica, follow it again. */
+  /**
+   * While degraded: once Redis answers and the log has moved past this replica, follow it again. The log
+   * and this replica see the same upstream changes at the same revisions, so under steady changes the
+   * log would never get past a replica that keeps applying them: once Redis answers, it holds them back
+   * (its watchers wait; they get the log's state at the rejoin) until the log is past its last position.
+   */
   async #tryRejoin(): Promise<void> {
+    const local = this.#local;
+    if (!local) return;
     const bounds = await withTimeout(this.#log.bounds(), PROBE_TIMEOUT_MS);
-    if (!bounds?.ok) return;
+    if (!bounds?.ok) return this.#stopHolding(local);
+    local.holdingSince ??= Date.now();
+    local.recorder.hold();
     // Whoever leads appends above every position handed out here (#keepAboveFloor).
     const raised = await withTimeout(this.#log.raiseFloor(this.#replica.clock.now), PROBE_TIMEOUT_MS);
-    if (!raised?.ok) return;
+    if (!raised?.ok) return this.#stopHolding(local);
     const { top } = bounds.bounds;
-    if (!top || comparePositions(top, this.#replica.position) <= 0) return;
-    if (this.#role === 'degraded') await this.#rejoin(top);
+    const past = top !== undefined && comparePositions(top, this.#replica.position) > 0;
+    if (past && this.#role === 'degraded' && (await this.#rejoin(top))) return;
+    if (this.#local === local && Date.now() - local.holdingSince >= REJOIN_HOLD_MS) this.#stopHolding(local);
+  }
+
+  /** Applies what a degraded replica held back, and goes on applying (it is still on its own). */
+  #stopHolding(local: LocalPeriod): void {
+    if (local.holdingSince === undefined) return;
+    local.holdingSince = undefined;
+    local.recorder.release();
   }
 
   /** Takes the log's state (at a position past this replica's) and follows the log again. */
