@@ -91,7 +91,7 @@ test('a watch ended and resumed over h2 from the last resourceVersion it saw get
   const missed: string[] = [];
   for (let i = 0; i < VIEW_HISTORY_KEPT - 2; i++) missed.push(String(await change(ctx)));
 
-  const resumed = await ctx.h2.watch(`${NS}?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion=${last.object.metadata?.resourceVersion ?? ''}`);
+  const resumed = await ctx.h2.watch(`${NS}?watch=1&allowWatchBookmarks=true&timeoutSeconds=5&resourceVersion=${last.object.metadata?.resourceVersion ?? ''}`);
   await resumed.waitFor((e) => seqOf(e) === missed.at(-1), 'the last missed change');
   assert.equal(await resumed.waitForEnd(15_000), { kind: 'end' });
   const changes = resumed.events.filter((e) => e.type !== 'BOOKMARK');
