@@ -1,17 +1,18 @@
 // HTTP/2 to clients: a client that offers h2 (ALPN) gets it, and over one session sees what an HTTP/1.1
 // client sees: served lists, Tables and watches (several at once on the session), forwarded requests,
-// errors as Status; kubectl, which negotiates h2 by itself, works as before.
+// errors as Status; kubectl, which negotiates h2 by itself, works as before (get, get -w, -o wide Tables).
 import * as assert from 'uvu/assert';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ControlPlane } from '../support/control-plane.ts';
-import { eventuallyPasses, Tracker, trackTenant, waitReady } from '../support/cluster-objects.ts';
+import { eventuallyPasses, Tracker, trackTenant, waitReady, withoutAges } from '../support/cluster-objects.ts';
 import { MAX_HEADER_BYTES } from '../../src/server/client-connections.ts';
 import { createTenant } from '../support/fixtures.ts';
+import { waitUntil } from '../support/eventually.ts';
 import { H2Client, H2Watch } from '../support/h2-client.ts';
 import type { Credentials, KubeHttp } from '../support/kube-http.ts';
-import { kubectl } from '../support/kubectl.ts';
+import { kubectl, KubectlStream } from '../support/kubectl.ts';
 import { patch } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
 import { sharedControlPlane } from '../support/shared.ts';
@@ -265,6 +266,46 @@ test('kubectl (h2 by itself): get ns through the proxy', async (ctx) => {
   assert.equal(r.stdout.trim().split('\n').sort(), [`namespace/${t.dev}`, `namespace/${t.prod}`].sort());
   // It did talk HTTP/2 to the proxy.
   assert.ok(ctx.proxy.logs.some((l) => l.msg === 'request' && l.user === owner && l.http === '2.0' && typeof l.path === 'string' && l.path.startsWith('/api/v1/namespaces') && l.method === 'GET' && l.verb === 'list'), 'a list of namespaces over h2 in the proxy log');
+});
+
+/** Lines the proxy logged for the owner's requests of `verb` over HTTP/2 (logged once a request is over). */
+const h2Requests = (ctx: Context, verb: string) => ctx.proxy.logs.filter((l) => l.msg === 'request' && l.user === owner && l.http === '2.0' && l.verb === verb && String(l.path).startsWith('/api/v1/namespaces'));
+
+test('kubectl (h2 by itself): get ns -w sees a change over an h2 watch', async (ctx) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kubectl-h2-w-'));
+  const kubeconfig = ctx.proxy.kubeconfig(path.join(dir, 'owner'), ctx.alice, owner);
+  const watchesBefore = h2Requests(ctx, 'watch').length;
+  const w = new KubectlStream(kubeconfig, ['get', 'ns', '-w', '--request-timeout=60s']);
+  try {
+    await w.waitFor(new RegExp(`^${t.dev}\\s+Active`));
+    await w.waitFor(new RegExp(`^${t.prod}\\s+Active`));
+    const rowsOfDev = () => w.lines.filter((l) => l.startsWith(`${t.dev} `)).length;
+    const before = rowsOfDev();
+    // kubectl watches from its list's resourceVersion: the change reaches it even if made before its watch opened.
+    await patch(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: t.dev } }, { metadata: { labels: { 'h2-kubectl': `w${Date.now()}` } } });
+    await waitUntil(() => rowsOfDev() > before, `kubectl -w prints ${t.dev} again after its change`, 20_000);
+    assert.ok(w.lines.every((l) => !l.startsWith('NAME') || /^NAME\s+STATUS\s+AGE$/.test(l)), w.lines.join('\n'));
+  } finally {
+    await w.stop();
+  }
+  // Its watch was served over HTTP/2 (the proxy logs it once kubectl has gone).
+  await eventuallyPasses('the watch in the proxy log', async () => assert.ok(h2Requests(ctx, 'watch').length > watchesBefore, 'a watch of namespaces over h2 by the owner'));
+});
+
+test('kubectl (h2 by itself): get ns -o wide prints the apiserver\'s Table for the tenant namespaces', async (ctx) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kubectl-h2-wide-'));
+  const viaProxy = ctx.proxy.kubeconfig(path.join(dir, 'owner'), ctx.alice, owner);
+  const direct = ctx.cp.writeKubeconfig(path.join(dir, 'admin'), ctx.cp.adminCredentials(), 'admin');
+  const listsBefore = h2Requests(ctx, 'list').length;
+  const ours = withoutAges(await kubectl(viaProxy, ['get', 'ns', '-o', 'wide']));
+  const theirs = withoutAges(await kubectl(direct, ['get', 'ns', '-o', 'wide']));
+  assert.is(ours.code, 0, ours.stderr);
+  assert.is(theirs.code, 0, theirs.stderr);
+  const keep = (out: string) => out.split('\n').filter((l) => l.startsWith('NAME') || l.startsWith(`${t.dev} `) || l.startsWith(`${t.prod} `));
+  assert.equal(ours.stdout.trim().split('\n'), keep(ours.stdout), 'only the header and the tenant namespaces');
+  assert.equal(keep(ours.stdout), keep(theirs.stdout), 'the same columns and cells as the apiserver');
+  assert.is(keep(ours.stdout).length, 3);
+  assert.ok(h2Requests(ctx, 'list').length > listsBefore, 'the list went over h2');
 });
 
 test.run();

@@ -7,7 +7,8 @@
 // - `/hang`: never answers; `/slow`: answers after a delay; `/readyz`: 200 unless `ready` is false;
 // - `?refuse=403`: refuses the upgrade with a Status;
 // - a GET of a resource collection: an empty cluster (or the items given in `collections`) — a list, or a
-//   watch held open without events — so that the proxy's own informers sync and it becomes ready;
+//   watch held open (events only as `emit` sends them) — so that the proxy's own informers sync and it
+//   becomes ready;
 // - any path in `answers`: that fixed status and body.
 import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
@@ -41,6 +42,8 @@ export class UpstreamDouble {
   readonly #server: https.Server;
   readonly #wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => [...protocols].find((p) => p.endsWith('channel.k8s.io')) ?? false });
   readonly #sockets = new Set<Duplex>();
+  /** Open watches by `<group>/<resource>` (the proxy's informers' and forwarded ones). */
+  readonly #watches = new Map<string, Set<ServerResponse>>();
   port = 0;
 
   private constructor(ca: CertificateAuthority, serving: { certPem: string; keyPem: string }) {
@@ -104,8 +107,15 @@ export class UpstreamDouble {
     const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
     if (info.isResourceRequest && (info.verb === 'list' || info.verb === 'watch') && !info.name) {
       res.writeHead(200, { 'content-type': 'application/json' });
-      if (info.verb === 'watch') res.flushHeaders(); // held open until the client or stop() ends it
-      else res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: this.collections.get(`${info.apiGroup}/${info.resource}`) ?? [] }));
+      const collection = `${info.apiGroup}/${info.resource}`;
+      if (info.verb === 'watch') {
+        res.flushHeaders(); // held open until the client or stop() ends it
+        const open = this.#watches.get(collection) ?? new Set<ServerResponse>();
+        this.#watches.set(collection, open.add(res));
+        res.once('close', () => open.delete(res));
+      } else {
+        res.end(JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: '1' }, items: this.collections.get(collection) ?? [] }));
+      }
       return;
     }
     if (url.pathname === '/slow') {
@@ -124,6 +134,18 @@ export class UpstreamDouble {
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: url.pathname, impersonateUser: req.headers['impersonate-user'] ?? null }));
+  }
+
+  /** Watches of a collection (`<group>/<resource>`, e.g. `/namespaces`) open now. */
+  watching(collection: string): number {
+    return this.#watches.get(collection)?.size ?? 0;
+  }
+
+  /** Sends one watch event to every open watch of a collection; returns how many got it. */
+  emit(collection: string, event: { type: string; object: unknown }): number {
+    const open = [...(this.#watches.get(collection) ?? [])];
+    for (const res of open) res.write(`${JSON.stringify(event)}\n`);
+    return open.length;
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
