@@ -79,16 +79,23 @@ export class Http2Sessions {
           if (--open === 0 && !session.closed) startIdle();
         });
       });
+      // Both may see the same flood (nghttp2's bound and ours are both about 1,000 frames): counted once.
+      let flooded = false;
+      const flood = (cause: 'flood' | 'settings-flood') => {
+        if (flooded) return;
+        flooded = true;
+        onFlood?.(cause);
+      };
       let settingsFrames = 0;
       session.on('remoteSettings', () => {
         if (++settingsFrames !== MAX_SETTINGS_FRAMES_PER_SESSION + 1) return;
-        onFlood?.('settings-flood');
+        flood('settings-flood');
         // A GOAWAY saying why, then the session and its streams end (destroy() sends the code only with an error).
         session.destroy(new Error(`more than ${MAX_SETTINGS_FRAMES_PER_SESSION} SETTINGS frames on one session`), http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
       });
       // A session that fails (the client reset the connection, a protocol error) is the client's problem only.
       session.on('error', (err: Error & { errno?: number }) => {
-        if (err.errno === NGHTTP2_ERR_FLOODED) onFlood?.('flood');
+        if (err.errno === NGHTTP2_ERR_FLOODED) flood('flood');
       });
       session.once('close', () => {
         clearTimeout(idle);

@@ -97,11 +97,12 @@ test('a watch whose window is never opened: paused at once, nothing more buffere
     const caughtUp = (seq: number) => waitUntil(() => ctx.watch.events.some((e) => sequenceOf(e) === seq), `change ${seq} on the bystander's watch`);
     await caughtUp(first);
     await waitUntil(async () => (await metric(ctx, 'tenant_proxy_watchers_paused')) === 1, 'the attacker\'s watcher paused after the first change');
-    // Twenty more go to the view's history only: nothing is written for the stalled stream.
+    // Twenty more (2 MiB) go to the view's history only: nothing is written for the stalled stream. (With
+    // a 1 s history the watcher may be expired meanwhile: no assertion on when.)
     let last = first;
     for (let i = 0; i < 20; i++) last = await change(ctx);
     await caughtUp(last);
-    await waitUntil(async () => (await metric(ctx, 'tenant_proxy_watchers_paused')) === 1, 'the attacker\'s watcher still paused');
+    assert.is(received, 0, 'nothing got through the closed window');
     await bystanderServed(ctx, 'while the attacker\'s watch is stalled');
     const seqs = ctx.watch.events.map(sequenceOf).filter((s) => s >= first);
     seqs.forEach((seq, i) => assert.is(seq, first + i, `the bystander got change ${first + i} in order`));
@@ -114,7 +115,7 @@ test('a watch whose window is never opened: paused at once, nothing more buffere
       await change(ctx, 'small');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    assert.is(await metric(ctx, 'tenant_proxy_watchers_paused'), 0);
+    await waitUntil(async () => (await metric(ctx, 'tenant_proxy_watchers_paused')) === 0, 'no watcher paused');
     let timer: NodeJS.Timeout | undefined;
     const rstCode = await Promise.race([closed, new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still open'), 30_000)))]);
     clearTimeout(timer);
