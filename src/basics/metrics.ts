@@ -57,13 +57,13 @@ export class ProxyMetrics {
   });
   readonly connectionsRejected = new Counter({
     name: 'tenant_proxy_client_connections_rejected_total',
-    help: 'Client connections closed at once because a connection limit was reached (limit: --max-connections, address-limit: --max-connections-per-address)',
+    help: 'Client connections closed at once because a connection limit was reached (limit: --max-connections, address-limit: --max-connections-per-address), and HTTP/2 requests answered 429 because the open streams of all sessions reached --max-connections (stream-limit)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly clientErrors = new Counter({
     name: 'tenant_proxy_client_errors_total',
-    help: 'Client connections ended before a request could be handled: tls-handshake(-timeout), header-timeout (408), headers-too-large (431), malformed (400)',
+    help: 'Client connections ended before a request could be handled: tls-handshake(-timeout), header-timeout (408), headers-too-large (431), malformed (400); and HTTP/2 sessions ended for flooding: http2-flood (frames waiting to be sent past nghttp2\'s bound), http2-settings-flood (SETTINGS frames past the bound per session)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -92,14 +92,22 @@ export class ProxyMetrics {
     });
   }
 
-  /** Of those connections, the HTTP/2 sessions (each may carry many requests and watches). */
-  observeHttp2Sessions(sessions: { readonly size: number }): void {
+  /** Of those connections, the HTTP/2 sessions (each may carry many requests and watches), and their open requests. */
+  observeHttp2Sessions(sessions: { readonly size: number; readonly openStreams: number }): void {
     new Gauge({
       name: 'tenant_proxy_http2_sessions',
       help: 'HTTP/2 sessions open on the HTTPS listener (the other client connections speak HTTP/1.1)',
       registers: [this.registry],
       collect() {
         this.set(sessions.size);
+      },
+    });
+    new Gauge({
+      name: 'tenant_proxy_http2_streams',
+      help: 'HTTP/2 requests open across every session (bounded by --max-connections; past it a request gets 429)',
+      registers: [this.registry],
+      collect() {
+        this.set(sessions.openStreams);
       },
     });
   }

@@ -14,7 +14,7 @@ import type { Identity } from '../basics/identity.ts';
 import { AccessReviewer, resolveImpersonation } from '../front/impersonation.ts';
 import { guardListener, listenerOptions } from './client-connections.ts';
 import { Http2Sessions, http2Options } from './http2-sessions.ts';
-import type { ClientRequest, ClientResponse } from '../basics/client-http.ts';
+import { isHttp2, type ClientRequest, type ClientResponse } from '../basics/client-http.ts';
 import { loggedUrl, type Logger } from '../basics/log.ts';
 import { readinessAnswer, type ReadinessCheck } from './readiness.ts';
 import { ProxyMetrics } from '../basics/metrics.ts';
@@ -98,7 +98,11 @@ export class TenantProxy {
       ...listenerOptions(config),
       ...http2Options(),
     });
-    this.#sessions = new Http2Sessions(this.#server, config.clientIdleTimeoutMs);
+    this.#sessions = new Http2Sessions(this.#server, {
+      idleTimeoutMs: config.clientIdleTimeoutMs,
+      maxOpenStreams: config.maxConnections,
+      onFlood: (cause) => this.metrics.clientErrors.inc({ reason: `http2-${cause}` }),
+    });
     guardListener(this.#server, config, this.metrics, this.log);
     this.metrics.observeServer(this.#server);
     this.metrics.observeHttp2Sessions(this.#sessions);
@@ -165,6 +169,10 @@ export class TenantProxy {
     let code: number;
     this.#inFlight++;
     try {
+      if (isHttp2(req) && !this.#sessions.admitStream(req.stream)) {
+        this.metrics.connectionsRejected.inc({ reason: 'stream-limit' });
+        throw new StatusError(429, 'TooManyRequests', `too many requests open over HTTP/2 at once: tenant-proxy serves at most ${this.config.maxConnections} (--max-connections); retry shortly`, { retryAfterSeconds: 1 });
+      }
       if (LOCAL_HEALTH_PATHS.has(info.path)) {
         route = 'local';
         code = this.#answerHealth(info, res, false);

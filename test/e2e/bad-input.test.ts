@@ -1,13 +1,19 @@
 // The malformed, thrown at a running proxy in front of the real control plane, each with the answer the
 // proxy must give written next to it — the apiserver's own code and reason where the apiserver answers
 // the same request (checked against it, as admin, with dryRun), the proxy's where it alone decides —
-// and, after all of it, a live and ready proxy that still serves the tenant.
+// and, after all of it, a live and ready proxy that still serves the tenant. The bodies and query values
+// are thrown over HTTP/1.1 and over an HTTP/2 session alike (the listener speaks both, and the answers
+// must not differ). What is HTTP/1.1's own stays HTTP/1.1-only: request heads, Host, Content-Length
+// against Transfer-Encoding, the head and keep-alive timers, websocket upgrades (HTTP/2 has no such
+// thing: HEADERS frames have a length, the settings bound their size, idle sessions and floods are
+// tested in http2.test.ts, http2-abuse.test.ts, http2-limits.test.ts).
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { digitSuffix, gatewayClass, node, Tracker, trackTenant, waitReady } from '../support/cluster-objects.ts';
 import { eventually, waitUntil } from '../support/eventually.ts';
 import { createTenant } from '../support/fixtures.ts';
+import { H2Requests, type Requests } from '../support/h2-requests.ts';
 import type { Credentials, HttpResult, KubeHttp } from '../support/kube-http.ts';
 import type { KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
@@ -25,6 +31,8 @@ interface Context {
   /** The owner's credentials, trusting the proxy's serving certificate. */
   viaProxy: Credentials;
   owner: KubeHttp;
+  /** The owner over HTTP/2 (a new session whenever the proxy closed the last one: its idle timeout is short here). */
+  ownerH2: H2Requests;
 }
 
 const test = suite<Context>('bad input');
@@ -65,9 +73,11 @@ test.before(async (ctx) => {
   ctx.viaProxy = { ...ctx.ownerCredentials, caPem: ctx.proxy.caPem };
   ctx.owner = ctx.proxy.client(ctx.ownerCredentials);
   for (const path of [NODE_PATH, GW_PATH]) await eventually(() => ctx.owner.request('GET', path), (r) => r.status === 200, `${OWNER} sees ${path}`);
+  ctx.ownerH2 = new H2Requests(ctx.proxy.url, ctx.viaProxy);
 });
 
 test.after(async (ctx) => {
+  ctx.ownerH2?.close();
   await ctx.proxy?.stop();
   await ctx.tracker?.removeAll();
 });
@@ -81,6 +91,12 @@ function statusOf(r: HttpResult): { code?: number; reason?: string; message?: st
 }
 
 const withDryRun = (path: string): string => `${path}${path.includes('?') ? '&' : '?'}dryRun=All`;
+
+/** The owner's requests over each protocol of the listener. */
+function overEachProtocol(ctx: Context): Requests[] {
+  const h1: Requests = { protocol: 'HTTP/1.1', request: (method, path, options) => ctx.owner.request(method, path, options) };
+  return [h1, ctx.ownerH2];
+}
 
 // ── bodies of the writes and reviews the proxy performs or answers ──
 
@@ -123,17 +139,20 @@ const BODY_CASES: BodyCase[] = [
   ['self subject review garbage', 'POST', SSR, 'application/json', GARBAGE, 400, 'BadRequest', false],
 ];
 
-test('garbage, truncated, oversized and mistyped bodies of every served write and review: the apiserver\'s code and reason, nothing written', async (ctx) => {
+test('garbage, truncated, oversized and mistyped bodies of every served write and review, over HTTP/1.1 and HTTP/2: the apiserver\'s code and reason, nothing written', async (ctx) => {
   const before = await ctx.cp.admin.json<KubeObject>('GET', NODE_PATH);
-  for (const [what, method, path, contentType, body, code, reason, apiserverAlike] of BODY_CASES) {
-    const r = await ctx.owner.request(method, path, { body, contentType });
-    const status = statusOf(r);
-    assert.is(r.status, code, `${what}: ${r.status} ${r.body.slice(0, 300)}`);
-    assert.is(status.reason ?? '', reason, `${what}: reason`);
-    assert.is(status.code, code, `${what}: a Status`);
-    if (apiserverAlike) {
-      const direct = await ctx.cp.admin.request(method, withDryRun(path), { body, contentType });
-      assert.equal([direct.status, statusOf(direct).reason ?? ''], [code, reason], `${what}: the apiserver answers the same`);
+  for (const [i, client] of overEachProtocol(ctx).entries()) {
+    for (const [what, method, path, contentType, body, code, reason, apiserverAlike] of BODY_CASES) {
+      const r = await client.request(method, path, { body, contentType });
+      const status = statusOf(r);
+      const named = `${what} (${client.protocol})`;
+      assert.is(r.status, code, `${named}: ${r.status} ${r.body.slice(0, 300)}`);
+      assert.is(status.reason ?? '', reason, `${named}: reason`);
+      assert.is(status.code, code, `${named}: a Status`);
+      if (apiserverAlike && i === 0) {
+        const direct = await ctx.cp.admin.request(method, withDryRun(path), { body, contentType });
+        assert.equal([direct.status, statusOf(direct).reason ?? ''], [code, reason], `${what}: the apiserver answers the same`);
+      }
     }
   }
   const after = await ctx.cp.admin.json<KubeObject>('GET', NODE_PATH);
@@ -152,15 +171,19 @@ test('absurd query values on a served list: what the apiserver answers', async (
     ['fieldSelector=spec.nodeName%3Dx', 400, 'BadRequest'],
   ];
   for (const [query, code, reason] of cases) {
-    const r = await ctx.owner.request('GET', `${NS}?${query}`);
-    assert.equal([r.status, statusOf(r).reason ?? ''], [code, reason], `?${query}: ${r.body.slice(0, 200)}`);
+    for (const client of overEachProtocol(ctx)) {
+      const r = await client.request('GET', `${NS}?${query}`);
+      assert.equal([r.status, statusOf(r).reason ?? ''], [code, reason], `?${query} (${client.protocol}): ${r.body.slice(0, 200)}`);
+    }
     const direct = await ctx.cp.admin.request('GET', `${NS}?${query}`);
     assert.equal([direct.status, statusOf(direct).reason ?? ''], [code, reason], `?${query} at the apiserver`);
   }
   // Repeated parameters: the first counts, as for the apiserver.
-  const first = JSON.parse((await ctx.owner.request('GET', `${NS}?limit=1&limit=abc`)).body) as { items: unknown[]; metadata: { continue?: string } };
-  assert.is(first.items.length, 1);
-  assert.ok(first.metadata.continue, 'the tenant has more');
+  for (const client of overEachProtocol(ctx)) {
+    const first = JSON.parse((await client.request('GET', `${NS}?limit=1&limit=abc`)).body) as { items: unknown[]; metadata: { continue?: string } };
+    assert.is(first.items.length, 1, client.protocol);
+    assert.ok(first.metadata.continue, `the tenant has more (${client.protocol})`);
+  }
 });
 
 test('a quiet view listed as a Table every 250 ms for 10 s keeps a bounded cache of bodies', async (ctx) => {
@@ -221,8 +244,10 @@ test('duplicated headers: conflicting lengths are refused; the first credential 
   assert.is(await twice(bob.token ?? '', 'garbage'), 200, 'the first of two Authorization headers is the credential');
   assert.is(await twice('garbage', bob.token ?? ''), 401);
 
-  const impersonating = await ctx.owner.request('GET', NS, { headers: { 'impersonate-user': ['admin', 'admin'] } });
-  assert.is(impersonating.status, 403, impersonating.body);
+  for (const client of overEachProtocol(ctx)) {
+    const impersonating = await client.request('GET', NS, { headers: { 'impersonate-user': ['admin', 'admin'] } });
+    assert.is(impersonating.status, 403, `${client.protocol}: ${impersonating.body}`);
+  }
 });
 
 test('half-open TLS and silent clients are disconnected; a trickled head gets 408; a long watch is never cut', async (ctx) => {

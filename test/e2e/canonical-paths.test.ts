@@ -4,12 +4,14 @@
 // object the tenant may write (and to one it may not) is sent with GET, PATCH and DELETE by a tenant owner
 // holding List, Update and Delete grants. Each gets 400 from the proxy, or is forwarded as the owner (the
 // apiserver's audit log shows it impersonated); the audit log shows no request of the proxy's own on
-// those objects, and every object is still there, unchanged. The canonical request still works.
+// those objects, and every object is still there, unchanged. The canonical request still works. The
+// variants go over HTTP/1.1 and over HTTP/2 alike (over h2 the path is the :path pseudo-header, as sent).
 import * as assert from 'uvu/assert';
 import type { AuditEvent, ControlPlane } from '../support/control-plane.ts';
 import { digitSuffix, gatewayClass, ingressClass, node, persistentVolume, priorityClass, runtimeClass, storageClass, Tracker, trackTenant, waitReady } from '../support/cluster-objects.ts';
 import { eventually } from '../support/eventually.ts';
 import { createTenant, TENANT_LABEL } from '../support/fixtures.ts';
+import { H2Requests, type Requests } from '../support/h2-requests.ts';
 import type { KubeHttp } from '../support/kube-http.ts';
 import type { KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
@@ -22,6 +24,7 @@ interface Context {
   proxy: RunningProxy;
   tracker: Tracker;
   owner: KubeHttp;
+  ownerH2: H2Requests;
 }
 
 const test = suite<Context>('canonical paths for what the proxy serves and writes');
@@ -106,12 +109,14 @@ test.before(async (ctx) => {
   await createTenant(ctx.cp.admin, { name: FOREIGN_TENANT, owners: [{ kind: 'User', name: n('someone-else') }], namespaces: [FOREIGN_NS] });
   await waitReady(ctx.proxy);
   ctx.owner = ctx.proxy.client(await ctx.cp.clientCertificate(OWNER));
+  ctx.ownerH2 = new H2Requests(ctx.proxy.url, ctx.owner.credentials);
   for (const k of KINDS) {
     await eventually(() => ctx.owner.request('GET', `${k.collection}/${k.own}`), (r) => r.status === 200, `${OWNER} sees ${k.collection}/${k.own}`);
   }
 });
 
 test.after(async (ctx) => {
+  ctx.ownerH2?.close();
   await ctx.proxy?.stop();
   await ctx.tracker?.removeAll();
 });
@@ -130,19 +135,22 @@ async function snapshot(ctx: Context): Promise<string> {
   return JSON.stringify(states);
 }
 
-test('every non-canonical variant, for every served kind and verb: 400 or forwarded as the owner, never acted on by the proxy', async (ctx) => {
+test('every non-canonical variant, for every served kind and verb, over HTTP/1.1 and HTTP/2: 400 or forwarded as the owner, never acted on by the proxy', async (ctx) => {
   const before = await snapshot(ctx);
   const auditStart = ctx.cp.auditEvents().length;
   const answers: { method: string; path: string; status: number; reason: string | undefined; mustRefuse: boolean }[] = [];
-  for (const k of KINDS) {
-    for (const [path, servedKind] of variants(k.collection, k.own, k.foreign)) {
-      for (const method of ['GET', 'PATCH', 'DELETE']) {
-        const r = await ctx.owner.request(method, path, method === 'PATCH' ? { body: PATCH, contentType: 'application/merge-patch+json' } : {});
-        const status = r.headers['content-type'] === 'application/json' ? (JSON.parse(r.body) as { reason?: string; message?: string }) : undefined;
-        // Namespaces are special: a namespace is its own namespace, so what follows `namespaces/<name>/`
-        // reads as a namespaced resource, which the proxy forwards.
-        answers.push({ method, path, status: r.status, reason: status?.reason, mustRefuse: servedKind && k.collection !== '/api/v1/namespaces' });
-        if (r.status === 400 && status?.reason === 'BadRequest') assert.match(status.message ?? '', 'not canonical', `${method} ${path}`);
+  const h1: Requests = { protocol: 'HTTP/1.1', request: (method, path, options) => ctx.owner.request(method, path, options) };
+  for (const client of [h1, ctx.ownerH2]) {
+    for (const k of KINDS) {
+      for (const [path, servedKind] of variants(k.collection, k.own, k.foreign)) {
+        for (const method of ['GET', 'PATCH', 'DELETE']) {
+          const r = await client.request(method, path, method === 'PATCH' ? { body: PATCH, contentType: 'application/merge-patch+json' } : {});
+          const status = r.headers['content-type'] === 'application/json' ? (JSON.parse(r.body) as { reason?: string; message?: string }) : undefined;
+          // Namespaces are special: a namespace is its own namespace, so what follows `namespaces/<name>/`
+          // reads as a namespaced resource, which the proxy forwards.
+          answers.push({ method: `${method} (${client.protocol})`, path, status: r.status, reason: status?.reason, mustRefuse: servedKind && k.collection !== '/api/v1/namespaces' });
+          if (r.status === 400 && status?.reason === 'BadRequest') assert.match(status.message ?? '', 'not canonical', `${method} ${path} (${client.protocol})`);
+        }
       }
     }
   }
