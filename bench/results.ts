@@ -60,6 +60,8 @@ const METHOD: Record<string, string> = {
   'fan-out-websocket': 'As fan-out, with every watch over a websocket (one event per message); the multiplexer only, since the forwarding baseline relays no websocket watches.',
   'cached-list':
     'A tenant owner\'s `GET /api/v1/namespaces?limit=500` (what `kubectl get ns` sends), JSON and kubectl\'s Table Accept, round robin over tenant users each on its own keep-alive TLS connection, a fixed number in flight. Each connection is opened by one warm-up request, reported apart as `first_request` (TLS handshake included; in the multiplexer the first JSON LIST of a user also builds that tenant\'s view); every later request is timed from its start to the last byte of the answer in the load generator.',
+  'fan-out-h2':
+    'As fan-out, through tenant-proxy only, twice in one run with one tenant mix: each tenant has one owner identity (a client certificate) and the same number of watches of `/api/v1/namespaces`. Over HTTP/2 (ALPN h2) a load generator opens one session per identity and every watch of that identity is a stream of it; over HTTP/1.1 every watch has its own TLS connection (`client_connections`). A fresh proxy process per transport; memory per watch = (RSS or V8 heap after the watches opened − before) ÷ watches. Latency is measured in the same load generator with the same parser for both transports (event line → now − the upstream\'s stamp). `lost_at_*`: expected deliveries (each change reaches every watch of its tenant) that did not arrive within their window (+1 s); `duplicated_at_*`: events at or below a resourceVersion the watch had already seen.',
   'reconnect-storm':
     "Watchers list, then watch from the list's resourceVersion (as informers do). All drop their connections and reconnect at a random moment within a window, each with the last resourceVersion it saw (what client-node does after 30 s of silence). Timed from the first drop to the last watch re-established (HTTP 200); upstream requests are counted by the upstream itself.",
   'slow-consumers':
@@ -93,6 +95,15 @@ export function targetChecks(r: StoredResult): string[] {
     const first = get('first_emission_p99_at_500')?.value;
     const detail = [worstWindow === undefined ? '' : `worst window ${worstWindow} ms`, first === undefined ? '' : `first emission after connecting ${first} ms`].filter(Boolean).join('; ');
     line(p99 === undefined ? undefined : p99 <= 25, `fan-out p99 ≤ 25 ms at 500 events/s (${p99} ms over all windows${detail ? `; ${detail}` : ''})`);
+  } else if (r.scenario === 'fan-out-h2') {
+    const [h2, h1] = [r.figures.http2 ?? {}, r.figures.http1 ?? {}];
+    const [rss2, rss1] = [h2.rss_per_watcher?.value, h1.rss_per_watcher?.value];
+    // "Well under": at most half, the TLS connection and its buffers being most of an HTTP/1.1 watch's cost.
+    line(rss2 === undefined || rss1 === undefined ? undefined : rss2 <= rss1 / 2, `HTTP/2 RSS per watch well under HTTP/1.1's (≤ half: ${rss2} KiB vs ${rss1} KiB over ${h2.client_connections?.value} vs ${h1.client_connections?.value} connections; heap ${h2.heap_per_watcher?.value} vs ${h1.heap_per_watcher?.value} KiB)`);
+    for (const rate of (r.params.rates as number[] | undefined) ?? []) {
+      const lost = (h2[`lost_at_${rate}`]?.value ?? NaN) + (h1[`lost_at_${rate}`]?.value ?? NaN);
+      line(Number.isNaN(lost) ? undefined : lost === 0, `every event delivered over both transports at ${rate} events/s (lost ${h2[`lost_at_${rate}`]?.value} over HTTP/2, ${h1[`lost_at_${rate}`]?.value} over HTTP/1.1; p99 ${h2[`p99_at_${rate}`]?.value} vs ${h1[`p99_at_${rate}`]?.value} ms, proxy CPU ${h2[`cpu_at_${rate}`]?.value} vs ${h1[`cpu_at_${rate}`]?.value} % of a core)`);
+    }
   } else if (r.scenario === 'cached-list') {
     for (const f of ['json', 'table']) {
       for (const p of ['p50', 'p99']) {

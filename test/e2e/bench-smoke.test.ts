@@ -32,7 +32,7 @@ test.before(async (ctx) => {
 
 test('every scenario ran and stored its result', (ctx) => {
   assert.is(ctx.code, 0, ctx.output.slice(-3000));
-  assert.equal([...ctx.results.keys()].sort(), ['cached-list', 'failover', 'fan-out', 'fan-out-websocket', 'reconnect-storm', 'replica-cold-start', 'replicas', 'slow-consumers', 'startup']);
+  assert.equal([...ctx.results.keys()].sort(), ['cached-list', 'failover', 'fan-out', 'fan-out-h2', 'fan-out-websocket', 'reconnect-storm', 'replica-cold-start', 'replicas', 'slow-consumers', 'startup']);
   for (const r of ctx.results.values()) {
     assert.ok(r.commit && r.machine.cpus, `${r.scenario}: commit and machine recorded`);
     for (const [column, figures] of Object.entries(r.figures)) {
@@ -50,6 +50,20 @@ test('fan-out: every event reached every watcher through both proxies; the multi
   assert.is(r.figures.multiplexer?.upstream_watch_connections?.value, r.params.resourceTypes);
   assert.is(r.figures.forwarding?.upstream_watch_connections?.value, r.figures.forwarding?.watchers_connected?.value, 'the baseline: one upstream watch per client');
   assert.ok(Number(ctx.results.get('fan-out-websocket')?.figures.multiplexer?.deliveries_at_20?.value) > 0, 'websocket watchers got events');
+});
+
+test('fan-out-h2: every event reached every watch over HTTP/2 and over HTTP/1.1; one session per identity, one connection per HTTP/1.1 watch', (ctx) => {
+  const r = ctx.results.get('fan-out-h2');
+  assert.ok(r);
+  const [h2, h1] = [r.figures.http2, r.figures.http1];
+  const watches = Number(r.params.tenants) * Number(r.params.watchersPerTenant);
+  assert.equal([h2?.watchers_connected?.value, h1?.watchers_connected?.value], [watches, watches]);
+  assert.equal([h2?.client_connections?.value, h1?.client_connections?.value], [r.params.tenants, watches]);
+  const delivered = Number(h2?.deliveries_at_20?.value);
+  assert.ok(delivered > 0);
+  assert.is(h1?.deliveries_at_20?.value, delivered);
+  assert.equal([h2?.lost_at_20?.value, h1?.lost_at_20?.value, h2?.duplicated_at_20?.value, h1?.duplicated_at_20?.value], [0, 0, 0, 0]);
+  for (const figure of ['rss_per_watcher', 'heap_per_watcher', 'p50_at_20', 'p99_at_20', 'cpu_at_20']) assert.ok(Number.isFinite(h2?.[figure]?.value) && Number.isFinite(h1?.[figure]?.value), figure);
 });
 
 test('reconnect storm: no upstream request through the multiplexer, one per watcher through the baseline', (ctx) => {
