@@ -3,7 +3,7 @@
 // sizes (what the test suite does, so the harness cannot rot). Sizes can be overridden per run:
 // --tenants, --watchers-per-tenant, --rates 100,500, --seconds, --windows, --warm-up-rate, --load-processes,
 // --list-requests; fan-out-h2: --h2-tenants, --h2-watchers-per-tenant, --h2-rates; upstream-protocol:
-// --upstream-requests, --upstream-concurrency 8,64, --upstream-watches, --upstream-changes; the replica scenarios: --replicas, --replica-tenants, --replica-rates,
+// --upstream-config-maps, --upstream-requests, --upstream-concurrency 8,64, --upstream-watches, --upstream-changes; the replica scenarios: --replicas, --replica-tenants, --replica-rates,
 // --load-processes-per-replica, --failover-rate, --lease-ttl-seconds, --storm-seconds, --cold-start-tenants.
 // Everything binds to 127.0.0.1; a watchdog ends the run after --max-minutes.
 import { mkdirSync } from 'node:fs';
@@ -18,8 +18,9 @@ import { replicaColdStart } from './scenarios/replica-cold-start.ts';
 import { replicasFanOut } from './scenarios/replicas.ts';
 import { slowConsumers } from './scenarios/slow-consumers.ts';
 import { startup } from './scenarios/startup.ts';
+import { upstreamProtocol } from './scenarios/upstream-protocol.ts';
 
-const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start'] as const;
+const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start', 'upstream-protocol'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function args(): Map<string, string> {
@@ -71,6 +72,7 @@ async function main(): Promise<number> {
     replicas: () => replicasFanOut({ replicas, tenants: replicaTenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: (opts.get('replica-rates') ?? (smoke ? '20' : '100,500')).split(',').map(Number), secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcessesPerReplica }, log),
     failover: () => failover({ replicas, tenants: replicaTenants, watchersPerTenant, rate: num('failover-rate', 100, 20), leaseTtlSeconds: num('lease-ttl-seconds', 15, 3), stormSeconds: num('storm-seconds', 10, 2), tokenShare: 0.5, loadProcessesPerReplica }, log),
     'replica-cold-start': () => replicaColdStart({ tenants: num('cold-start-tenants', 1000, 4), namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3) }, log),
+    'upstream-protocol': () => upstreamProtocol({ configMaps: num('upstream-config-maps', 20, 5), requests: num('upstream-requests', 5000, 50), concurrencies: (opts.get('upstream-concurrency') ?? (smoke ? '2,8' : '8,64')).split(',').map(Number), watches: num('upstream-watches', 500, 20), changes: num('upstream-changes', 20, 3) }, log),
     startup: () => startup({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3), proxies }, log),
   };
   let failures = 0;
