@@ -9,18 +9,9 @@ import type { Figures } from '../harness.ts';
 import type { WatchTransport } from '../load/watchers.ts';
 import type { ScenarioResult } from '../results.ts';
 import { startReplayBench, WATCHED_TYPES } from '../upstream.ts';
-import { measureFanOut } from './fan-out.ts';
+import { measureFanOut, type FanOutSizes } from './fan-out.ts';
 
-export interface FanOutH2Params {
-  tenants: number;
-  watchersPerTenant: number;
-  namespacesPerTenant: number;
-  rates: number[];
-  secondsPerRate: number;
-  windowsPerRate: number;
-  warmUpRate: number;
-  loadProcesses: number;
-}
+export type FanOutH2Params = FanOutSizes;
 
 /** The columns of the result, HTTP/2 first. */
 export const FAN_OUT_H2_COLUMNS: { key: string; transport: WatchTransport; heading: string }[] = [

@@ -27,7 +27,8 @@ export async function proxyRuntime(target: ProxyTarget): Promise<ProxyRuntime | 
   return { gcSeconds: m.nodejs_gc_duration_seconds_sum ?? NaN, loopDelayP99Ms: delayMs(m.nodejs_eventloop_lag_p99_seconds), loopDelayMaxMs: delayMs(m.nodejs_eventloop_lag_max_seconds) };
 }
 
-export interface FanOutParams {
+/** The sizes of a fan-out: tenants and their watches, the emission rates and windows, the load generators. */
+export interface FanOutSizes {
   tenants: number;
   watchersPerTenant: number;
   namespacesPerTenant: number;
@@ -38,6 +39,9 @@ export interface FanOutParams {
   /** Rate of the unrecorded-as-steady-state first emission after the watchers connected. */
   warmUpRate: number;
   loadProcesses: number;
+}
+
+export interface FanOutParams extends FanOutSizes {
   proxies: ProxyKind[];
   /** Chunked HTTP, or websockets (the multiplexer only: the baseline has no websocket watches). */
   transport: 'http' | 'websocket';
@@ -79,22 +83,11 @@ async function emitWindow(upstream: ReplayBench['upstream'], fleet: Fleet, targe
   return { emitted, events: report.events, duplicates: report.duplicates, samples: report.samples, cpu, machineBusy, proxy, clientLoopDelayP99Ms: report.loopDelayP99Ms, clientLoopDelayMaxMs: report.loopDelayMaxMs };
 }
 
-/** What one column of a fan-out measures: the watches' sizes, the emission rates and windows. */
-export interface FanOutLoad {
-  watchersPerTenant: number;
-  rates: number[];
-  secondsPerRate: number;
-  windowsPerRate: number;
-  warmUpRate: number;
-  loadProcesses: number;
-  transport: WatchTransport;
-}
-
 /**
  * One proxy under fan-out: opens `load.watchersPerTenant` watches per tenant owner in `users`, measures the
  * memory they cost, then the deliveries of each emission window. The caller starts and stops the target.
  */
-export async function measureFanOut(upstream: ReplayBench['upstream'], target: ProxyTarget, ids: Identities, users: readonly string[], load: FanOutLoad, label: string, log: (m: string) => void, notes: string[]): Promise<Figures> {
+export async function measureFanOut(upstream: ReplayBench['upstream'], target: ProxyTarget, ids: Identities, users: readonly string[], load: FanOutSizes & { transport: WatchTransport }, label: string, log: (m: string) => void, notes: string[]): Promise<Figures> {
   const f: Figures = {};
   const watchesBefore = upstream.openWatches();
   await sleep(1_000);
