@@ -81,7 +81,7 @@ class UpstreamLeg {
     this.#sessions.push(session);
   }
 
-  /** Starts a GET; `onData` gets the body as it arrives; resolves with the status once headers arrived. */
+  /** Starts a GET; `onData` gets the body as it arrives, `onEnd` its end; resolves with the status once headers arrived. */
   async open(path: string, onData: (text: string) => void, onEnd: () => void): Promise<number> {
     if (this.#target.protocol === 'http2') {
       const session = await this.#reserveStream();
@@ -91,7 +91,7 @@ class UpstreamLeg {
         stream.setEncoding('utf8');
         stream.on('response', (headers) => resolve(Number(headers[':status'])));
         stream.on('data', onData);
-        stream.on('end', onEnd);
+        stream.on('close', onEnd); // after the end of the body, or its failure
         stream.on('error', reject);
         stream.end();
       });
@@ -101,7 +101,7 @@ class UpstreamLeg {
       const req = https.request({ host: server.hostname, port: server.port, path, agent: this.#agent, headers: this.#headers }, (res) => {
         res.setEncoding('utf8');
         res.on('data', onData);
-        res.on('end', onEnd);
+        res.on('close', onEnd); // after the end of the body, or its failure
         resolve(res.statusCode ?? 0);
       });
       req.on('socket', () => {
