@@ -8,6 +8,7 @@ import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { connectSession } from './http2-session.ts';
 
 export type UpstreamProtocol = 'http1' | 'http2';
 
@@ -71,13 +72,12 @@ class UpstreamLeg {
   }
 
   async #connect(): Promise<void> {
-    const session = http2.connect(this.#target.server, { ca: this.#target.caPem });
+    const session = connectSession(this.#target.server, { ca: this.#target.caPem });
     this.connections++;
     await new Promise<void>((resolve, reject) => {
       session.once('remoteSettings', () => resolve());
       session.once('error', reject);
     });
-    session.on('error', () => undefined); // each stream reports its own failure
     this.#sessions.push(session);
   }
 

@@ -11,6 +11,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { setPriority } from 'node:os';
 import { WebSocket } from 'ws';
+import { connectSession } from './http2-session.ts';
 
 export interface WatchSpec {
   certPem: string;
@@ -61,21 +62,13 @@ function contextFor(spec: WatchSpec, caPem: string): tls.SecureContext {
 }
 
 // One HTTP/2 session per identity (the key its TLS context is cached under): every watch of that identity
-// in this process is a stream of it, as a client with one kubeconfig multiplexes its watches. Flow-control
-// windows as client-go's (Go's http2 transport: 4 MiB per stream, 1 GiB per connection): with Node's
-// 64 KiB, one event to 100 watches of a session (~60 KB) would fill the connection window, and the
-// latency would measure how soon this process sends WINDOW_UPDATEs rather than the proxy.
-const STREAM_WINDOW_BYTES = 4 * 2 ** 20;
-const SESSION_WINDOW_BYTES = 2 ** 30;
+// in this process is a stream of it, as a client with one kubeconfig multiplexes its watches.
 const sessions = new Map<string, http2.ClientHttp2Session>();
 function sessionFor(spec: WatchSpec, url: URL, caPem: string): http2.ClientHttp2Session {
   const key = spec.token === undefined ? spec.certPem : `token:${spec.token}`;
   let session = sessions.get(key);
   if (!session || session.closed || session.destroyed) {
-    session = http2.connect(url.origin, { secureContext: contextFor(spec, caPem), settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
-    const opened = session;
-    opened.once('connect', () => opened.setLocalWindowSize(SESSION_WINDOW_BYTES));
-    opened.on('error', () => undefined); // each stream reports its own failure
+    session = connectSession(url.origin, { secureContext: contextFor(spec, caPem) });
     sessions.set(key, session);
   }
   return session;
