@@ -4,7 +4,7 @@ import { LoadProcess, percentiles, scrape, startService, startTenantProxy, type 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Reply, WatchSpec } from './load/watchers.ts';
+import type { Reply, WatchSpec, WatchTransport } from './load/watchers.ts';
 import { userToken } from './replay/reviews.ts';
 
 export type ProxyKind = 'multiplexer' | 'forwarding';
@@ -65,21 +65,29 @@ export class Fleet {
     this.size = size;
   }
 
-  /** `tokenShare`: the fraction of watchers (every n-th) authenticating with a bearer token instead of their certificate. */
-  static async open(target: ProxyTarget, ids: Identities, users: readonly string[], processes: number, path: string, transport: 'http' | 'websocket' = 'http', listFirst = false, tokenShare = 0): Promise<{ fleet: Fleet; opened: number; failed: number; ms: number; firstError?: string }> {
+  /**
+   * `tokenShare`: the fraction of watchers (every n-th) authenticating with a bearer token instead of their
+   * certificate. Watchers are dealt to the processes round robin; over HTTP/2, identity by identity, so that
+   * all the watches of one identity are streams of one session. `connections`: TLS connections to the proxy.
+   */
+  static async open(target: ProxyTarget, ids: Identities, users: readonly string[], processes: number, path: string, transport: WatchTransport = 'http', listFirst = false, tokenShare = 0): Promise<{ fleet: Fleet; opened: number; failed: number; connections: number; ms: number; firstError?: string }> {
     const loads = Array.from({ length: Math.max(1, Math.min(processes, users.length)) }, () => new LoadProcess<Reply>('bench/load/watchers.ts'));
     const shares: WatchSpec[][] = loads.map(() => []);
-    users.forEach((user, i) => {
+    const identityOrder = new Map<string, number>();
+    users.forEach((user, watcher) => {
+      if (!identityOrder.has(user)) identityOrder.set(user, identityOrder.size);
+      const slot = transport === 'http2' ? (identityOrder.get(user) ?? 0) : watcher;
       const cert = ids.certs.get(user);
       if (!cert) throw new Error(`no certificate for ${user}`);
-      const token = tokenShare > 0 && i % Math.round(1 / tokenShare) === 0 ? userToken(user) : undefined;
-      shares[i % loads.length]?.push({ certPem: cert.certPem, keyPem: cert.keyPem, path, token });
+      const token = tokenShare > 0 && watcher % Math.round(1 / tokenShare) === 0 ? userToken(user) : undefined;
+      shares[slot % loads.length]?.push({ certPem: cert.certPem, keyPem: cert.keyPem, path, token });
     });
     const started = performance.now();
     const replies = await Promise.all(loads.map((l, i) => l.request({ cmd: 'open', url: target.url, caPem: target.caPem, watchers: shares[i], concurrency: 64, transport, listFirst }, 'opened', 600_000)));
     const opened = replies.reduce((n, r) => n + r.opened, 0);
     const failed = replies.reduce((n, r) => n + r.failed, 0);
-    return { fleet: new Fleet(loads, users.length), opened, failed, ms: performance.now() - started, firstError: replies.find((r) => r.firstError)?.firstError };
+    const connections = replies.reduce((n, r) => n + r.connections, 0);
+    return { fleet: new Fleet(loads, users.length), opened, failed, connections, ms: performance.now() - started, firstError: replies.find((r) => r.firstError)?.firstError };
   }
 
   reset(): void {

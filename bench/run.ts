@@ -2,7 +2,8 @@
 // bench/results/ (or --out) and regenerates bench/RESULTS.md. `--smoke` runs every scenario at tiny
 // sizes (what the test suite does, so the harness cannot rot). Sizes can be overridden per run:
 // --tenants, --watchers-per-tenant, --rates 100,500, --seconds, --windows, --warm-up-rate, --load-processes,
-// --list-requests; the replica scenarios: --replicas, --replica-tenants, --replica-rates,
+// --list-requests; fan-out-h2: --h2-tenants, --h2-watchers-per-tenant, --h2-rates; upstream-protocol:
+// --upstream-config-maps, --upstream-requests, --upstream-concurrency 8,64, --upstream-watches, --upstream-changes; the replica scenarios: --replicas, --replica-tenants, --replica-rates,
 // --load-processes-per-replica, --failover-rate, --lease-ttl-seconds, --storm-seconds, --cold-start-tenants.
 // Everything binds to 127.0.0.1; a watchdog ends the run after --max-minutes.
 import { mkdirSync } from 'node:fs';
@@ -11,13 +12,15 @@ import { renderResults, RESULTS_DIR, storeResult, type ScenarioResult } from './
 import { cachedList } from './scenarios/cached-list.ts';
 import { failover } from './scenarios/failover.ts';
 import { fanOut } from './scenarios/fan-out.ts';
+import { fanOutH2 } from './scenarios/fan-out-h2.ts';
 import { reconnectStorm } from './scenarios/reconnect-storm.ts';
 import { replicaColdStart } from './scenarios/replica-cold-start.ts';
 import { replicasFanOut } from './scenarios/replicas.ts';
 import { slowConsumers } from './scenarios/slow-consumers.ts';
 import { startup } from './scenarios/startup.ts';
+import { upstreamProtocol } from './scenarios/upstream-protocol.ts';
 
-const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start'] as const;
+const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start', 'upstream-protocol'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function args(): Map<string, string> {
@@ -61,12 +64,15 @@ async function main(): Promise<number> {
   const runners: Record<Scenario, () => Promise<ScenarioResult>> = {
     'fan-out': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates, secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies, transport: 'http' }, log),
     'fan-out-websocket': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: [num('websocket-rate', 500, 20)], secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies: ['multiplexer'], transport: 'websocket' }, log),
+    // 100 identities × 100 watches: 10,000 watches over 100 HTTP/2 sessions, then over 10,000 TLS connections.
+    'fan-out-h2': () => fanOutH2({ tenants: num('h2-tenants', 100, 4), watchersPerTenant: num('h2-watchers-per-tenant', 100, 5), namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: (opts.get('h2-rates') ?? (smoke ? '20' : '100,500')).split(',').map(Number), secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 100, 20), loadProcesses }, log),
     'cached-list': () => cachedList({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), users: Math.min(tenants, num('list-users', 100, 2)), requests: num('list-requests', 2000, 10), concurrency: num('list-concurrency', 8, 2), maxSeconds: num('list-max-seconds', 60, 10), proxies }, log),
     'reconnect-storm': () => reconnectStorm({ tenants, watchersPerTenant, windowSeconds: num('window-seconds', 10, 1), loadProcesses, proxies }, log),
     'slow-consumers': () => slowConsumers({ tenants, watchersPerTenant, rate: num('slow-rate', 500, 20), seconds, stalledFraction: Number(opts.get('stalled-fraction') ?? (smoke ? 0.25 : 0.01)), loadProcesses, proxies }, log),
     replicas: () => replicasFanOut({ replicas, tenants: replicaTenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: (opts.get('replica-rates') ?? (smoke ? '20' : '100,500')).split(',').map(Number), secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcessesPerReplica }, log),
     failover: () => failover({ replicas, tenants: replicaTenants, watchersPerTenant, rate: num('failover-rate', 100, 20), leaseTtlSeconds: num('lease-ttl-seconds', 15, 3), stormSeconds: num('storm-seconds', 10, 2), tokenShare: 0.5, loadProcessesPerReplica }, log),
     'replica-cold-start': () => replicaColdStart({ tenants: num('cold-start-tenants', 1000, 4), namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3) }, log),
+    'upstream-protocol': () => upstreamProtocol({ configMaps: num('upstream-config-maps', 20, 5), requests: num('upstream-requests', 5000, 50), concurrencies: (opts.get('upstream-concurrency') ?? (smoke ? '2,8' : '8,64')).split(',').map(Number), watches: num('upstream-watches', 500, 20), changes: num('upstream-changes', 20, 3) }, log),
     startup: () => startup({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3), proxies }, log),
   };
   let failures = 0;

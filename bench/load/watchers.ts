@@ -2,13 +2,16 @@
 // every event and measures delivery latency from the `bench.tenant-proxy/emitted-at` annotation the
 // upstream stamps (same machine: `performance.timeOrigin + performance.now()` is comparable across
 // processes). Commands arrive over IPC; see `Command`. Many watches per process keep the client cost
-// low (Node TLS client connections cost ~137 KiB each).
+// low (Node TLS client connections cost ~137 KiB each). Transports: chunked HTTP/1.1 (one TLS connection
+// per watch), websockets, or HTTP/2 (one session per identity in this process, each watch a stream of it).
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { setPriority } from 'node:os';
 import { WebSocket } from 'ws';
+import { connectSession } from './http2-session.ts';
 
 export interface WatchSpec {
   certPem: string;
@@ -19,8 +22,10 @@ export interface WatchSpec {
   path: string;
 }
 
+export type WatchTransport = 'http' | 'websocket' | 'http2';
+
 export type Command =
-  | { cmd: 'open'; url: string; caPem: string; watchers: WatchSpec[]; concurrency: number; transport?: 'http' | 'websocket'; listFirst?: boolean }
+  | { cmd: 'open'; url: string; caPem: string; watchers: WatchSpec[]; concurrency: number; transport?: WatchTransport; listFirst?: boolean }
   | { cmd: 'reset' }
   /** `at`: the wall-clock ms (performance.timeOrigin + now) from which `firstDeliveryAfterMark` counts. */
   | { cmd: 'mark'; at: number }
@@ -31,7 +36,8 @@ export type Command =
   | { cmd: 'close' };
 
 export type Reply =
-  | { type: 'opened'; opened: number; failed: number; ms: number; firstError?: string }
+  /** `connections`: TLS connections this process holds to the proxy (HTTP/2: sessions). */
+  | { type: 'opened'; opened: number; failed: number; connections: number; ms: number; firstError?: string }
   | { type: 'report'; samples: number[]; events: number; duplicates: number; bookmarks: number; errors: number; ended: number; expired: number; stalled: number; stalledEnded: number; firstDeliveryAfterMark: number; loopDelayP99Ms: number; loopDelayMaxMs: number }
   | { type: 'reconnected'; reconnected: number; failed: number; ms: number }
   | { type: 'closed' };
@@ -55,6 +61,19 @@ function contextFor(spec: WatchSpec, caPem: string): tls.SecureContext {
   return context;
 }
 
+// One HTTP/2 session per identity (the key its TLS context is cached under): every watch of that identity
+// in this process is a stream of it, as a client with one kubeconfig multiplexes its watches.
+const sessions = new Map<string, http2.ClientHttp2Session>();
+function sessionFor(spec: WatchSpec, url: URL, caPem: string): http2.ClientHttp2Session {
+  const key = spec.token === undefined ? spec.certPem : `token:${spec.token}`;
+  let session = sessions.get(key);
+  if (!session || session.closed || session.destroyed) {
+    session = connectSession(url.origin, { secureContext: contextFor(spec, caPem) });
+    sessions.set(key, session);
+  }
+  return session;
+}
+
 function headersFor(spec: WatchSpec): Record<string, string> {
   return spec.token === undefined ? { accept: 'application/json' } : { accept: 'application/json', authorization: `Bearer ${spec.token}` };
 }
@@ -62,6 +81,7 @@ function headersFor(spec: WatchSpec): Record<string, string> {
 class Watch {
   req: ClientRequest | undefined;
   ws: WebSocket | undefined;
+  stream: http2.ClientHttp2Stream | undefined;
   res: IncomingMessage | undefined;
   resourceVersion: string;
   stalled = false;
@@ -99,6 +119,7 @@ class Watch {
     this.#buffer = '';
     const path = `${this.spec.path}&resourceVersion=${encodeURIComponent(this.resourceVersion)}`;
     if (transport === 'websocket') return this.#openWebSocket(url, caPem, path);
+    if (transport === 'http2') return this.#openStream(url, caPem, path);
     return new Promise((resolve, reject) => {
       const options: https.RequestOptions & { secureContext: tls.SecureContext } = { host: url.hostname, port: url.port, path, method: 'GET', secureContext: contextFor(this.spec, caPem), agent: false, headers: headersFor(this.spec) };
       const req = https.request(options, (res) => {
@@ -120,6 +141,31 @@ class Watch {
       });
       this.req = req;
       req.end();
+    });
+  }
+
+  /** An HTTP/2 watch: one stream of this identity's session, read exactly as the chunked body is. */
+  #openStream(url: URL, caPem: string, path: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const stream = sessionFor(this.spec, url, caPem).request({ ':method': 'GET', ':path': path, ...headersFor(this.spec) });
+      this.stream = stream;
+      stream.on('response', (headers) => {
+        if (headers[':status'] !== 200) {
+          reject(new Error(`watch ${path}: HTTP ${headers[':status']}`));
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          return;
+        }
+        resolve();
+      });
+      stream.setEncoding('utf8');
+      stream.on('data', (text: string) => this.#data(text));
+      stream.on('end', () => this.#end());
+      stream.on('error', (err) => {
+        this.#end();
+        reject(err);
+      });
+      stream.on('close', () => this.#end());
+      stream.end();
     });
   }
 
@@ -159,6 +205,7 @@ class Watch {
   close(): void {
     this.req?.destroy();
     this.ws?.terminate();
+    this.stream?.close(http2.constants.NGHTTP2_CANCEL);
   }
 }
 
@@ -172,7 +219,7 @@ const LOOP_DELAY_RESOLUTION_MS = 5;
 const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
 const loopDelayMs = (ns: number) => Math.max(0, ns / 1e6 - LOOP_DELAY_RESOLUTION_MS);
 loopDelay.enable();
-let transport: 'http' | 'websocket' = 'http';
+let transport: WatchTransport = 'http';
 let target: { url: URL; caPem: string } | undefined;
 
 function onEvent(watch: Watch, line: string): void {
@@ -240,7 +287,8 @@ process.on('message', (message: Command) => {
         watches = message.watchers.map((w) => new Watch(w, ''));
         const started = performance.now();
         const { failed, firstError } = await withConcurrency(watches, message.concurrency, (w) => (message.listFirst ? w.listThenOpen(t.url, t.caPem) : w.open(t.url, t.caPem)));
-        send({ type: 'opened', opened: watches.length - failed, failed, ms: performance.now() - started, firstError });
+        const connections = transport === 'http2' ? [...sessions.values()].filter((s) => !s.closed).length : watches.length - failed;
+        send({ type: 'opened', opened: watches.length - failed, failed, connections, ms: performance.now() - started, firstError });
         break;
       }
       case 'reset':
@@ -261,6 +309,7 @@ process.on('message', (message: Command) => {
           w.stalled = true;
           w.res?.pause();
           w.ws?.pause();
+          w.stream?.pause();
         }
         break;
       }
@@ -287,6 +336,7 @@ process.on('message', (message: Command) => {
       }
       case 'close':
         for (const w of watches) w.close();
+        for (const s of sessions.values()) s.destroy();
         send({ type: 'closed' });
         process.disconnect?.();
         setTimeout(() => process.exit(0), 100).unref();

@@ -32,7 +32,7 @@ test.before(async (ctx) => {
 
 test('every scenario ran and stored its result', (ctx) => {
   assert.is(ctx.code, 0, ctx.output.slice(-3000));
-  assert.equal([...ctx.results.keys()].sort(), ['cached-list', 'failover', 'fan-out', 'fan-out-websocket', 'reconnect-storm', 'replica-cold-start', 'replicas', 'slow-consumers', 'startup']);
+  assert.equal([...ctx.results.keys()].sort(), ['cached-list', 'failover', 'fan-out', 'fan-out-h2', 'fan-out-websocket', 'reconnect-storm', 'replica-cold-start', 'replicas', 'slow-consumers', 'startup', 'upstream-protocol']);
   for (const r of ctx.results.values()) {
     assert.ok(r.commit && r.machine.cpus, `${r.scenario}: commit and machine recorded`);
     for (const [column, figures] of Object.entries(r.figures)) {
@@ -52,6 +52,20 @@ test('fan-out: every event reached every watcher through both proxies; the multi
   assert.ok(Number(ctx.results.get('fan-out-websocket')?.figures.multiplexer?.deliveries_at_20?.value) > 0, 'websocket watchers got events');
 });
 
+test('fan-out-h2: every event reached every watch over HTTP/2 and over HTTP/1.1; one session per identity, one connection per HTTP/1.1 watch', (ctx) => {
+  const r = ctx.results.get('fan-out-h2');
+  assert.ok(r);
+  const [h2, h1] = [r.figures.http2, r.figures.http1];
+  const watches = Number(r.params.tenants) * Number(r.params.watchersPerTenant);
+  assert.equal([h2?.watchers_connected?.value, h1?.watchers_connected?.value], [watches, watches]);
+  assert.equal([h2?.client_connections?.value, h1?.client_connections?.value], [r.params.tenants, watches]);
+  const delivered = Number(h2?.deliveries_at_20?.value);
+  assert.ok(delivered > 0);
+  assert.is(h1?.deliveries_at_20?.value, delivered);
+  assert.equal([h2?.lost_at_20?.value, h1?.lost_at_20?.value, h2?.duplicated_at_20?.value, h1?.duplicated_at_20?.value], [0, 0, 0, 0]);
+  for (const figure of ['rss_per_watcher', 'heap_per_watcher', 'p50_at_20', 'p99_at_20', 'cpu_at_20']) assert.ok(Number.isFinite(h2?.[figure]?.value) && Number.isFinite(h1?.[figure]?.value), figure);
+});
+
 test('reconnect storm: no upstream request through the multiplexer, one per watcher through the baseline', (ctx) => {
   const r = ctx.results.get('reconnect-storm');
   assert.ok(r);
@@ -66,6 +80,27 @@ test('cached list and start-up produced figures for both proxies', (ctx) => {
   assert.is(list.figures.multiplexer?.json_errors?.value, 0);
   assert.is(list.figures.forwarding?.json_errors?.value, 0);
   assert.ok(Number(ctx.results.get('startup')?.figures.multiplexer?.time_to_ready?.value) > 0);
+});
+
+test('upstream-protocol: both protocols served every GET and delivered every change to every watch; HTTP/2 with fewer connections', (ctx) => {
+  const r = ctx.results.get('upstream-protocol');
+  assert.ok(r);
+  const concurrencies = r.params.concurrencies as number[];
+  for (const protocol of ['http1', 'http2']) {
+    const f = r.figures[protocol];
+    assert.ok(f, protocol);
+    for (const c of concurrencies) {
+      assert.is(f[`errors_at_${c}`]?.value, 0, `${protocol} errors at ${c}`);
+      for (const figure of ['throughput', 'p50', 'p99', 'client_cpu_per_request']) assert.ok(Number.isFinite(f[`${figure}_at_${c}`]?.value), `${protocol} ${figure} at ${c}`);
+    }
+    assert.is(f.watches_opened?.value, r.params.watches, `${protocol} watches`);
+    assert.ok(Number(f.change_deliveries?.value) > 0);
+    assert.is(f.change_deliveries?.value, f.change_deliveries_expected?.value, `${protocol}: every change reached every watch`);
+    for (const figure of ['client_rss_per_watch', 'apiserver_rss_per_watch', 'change_p50', 'change_p99']) assert.ok(Number.isFinite(f[figure]?.value), `${protocol} ${figure}`);
+  }
+  assert.is(r.figures.http1?.watch_connections?.value, r.params.watches, 'HTTP/1.1: one connection per watch');
+  assert.is(r.figures.http2?.watch_connections?.value, 1, 'HTTP/2: the watches share a session');
+  assert.is(r.figures.http2?.[`connections_at_${concurrencies.at(-1)}`]?.value, 1);
 });
 
 test('replicas: one set of upstream watches for the deployment, every event delivered through leader and followers', (ctx) => {
