@@ -3,6 +3,7 @@
 // streams whose window is never opened). It parses what the server sends back into frames, so a test sees
 // the GOAWAY and its error code, and records when the server closed the connection.
 import tls from 'node:tls';
+import { withTimeout } from '../../src/basics/with-timeout.ts';
 import type { Credentials } from './kube-http.ts';
 
 export const FRAME = { DATA: 0x0, HEADERS: 0x1, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8 } as const;
@@ -102,11 +103,7 @@ export class H2FrameConnection {
 
   /** Waits for the server to close, at most `timeoutMs`; true if it did. */
   async closedWithin(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-    const result = await Promise.race([this.closed.then(() => true as const), timedOut]);
-    clearTimeout(timer);
-    return result;
+    return (await withTimeout(this.closed.then(() => true), timeoutMs)) ?? false;
   }
 
   /** Frames of this type received so far. */

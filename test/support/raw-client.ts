@@ -2,6 +2,7 @@
 // trickled, malformed heads. Each connection records what the server wrote and when it closed.
 import net from 'node:net';
 import tls from 'node:tls';
+import { withTimeout } from '../../src/basics/with-timeout.ts';
 import type { Credentials } from './kube-http.ts';
 
 export class RawConnection {
@@ -50,11 +51,7 @@ export class RawConnection {
 
   /** Waits for the server to close, at most `timeoutMs`; true if it did. */
   async closedWithin(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-    const result = await Promise.race([this.closed.then(() => true as const), timedOut]);
-    clearTimeout(timer);
-    return result;
+    return (await withTimeout(this.closed.then(() => true), timeoutMs)) ?? false;
   }
 
   /** The status code and JSON body of the first HTTP response received. */
