@@ -1,0 +1,175 @@
+// Scenario raw-floor (issue 17, "closer to the hardware"): what a bare Node server (no tenant-proxy;
+// bench/load/raw-floor-server.ts) costs to write the same watch-event bytes to the same number of
+// watches, over TLS (HTTP/1.1 chunks, one connection per watch) and over HTTP/2 (streams of one session
+// per identity), read by the same load generators (bench/load/watchers.ts) with the same latency method
+// as fan-out. Also the measurement every broadcast column shares (`measureBroadcast`): isolated
+// broadcasts for latency, then a rate raised to about one core for the CPU per delivery at saturation.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createInterface, type Interface } from 'node:readline';
+import { makeDataset } from '../dataset.ts';
+import { Fleet } from '../fleet.ts';
+import { makeIdentities, percentiles, round, rssBytes, startService, type Figures } from '../harness.ts';
+import type { FloorReply, FloorTransport } from '../load/raw-floor-server.ts';
+import type { WatchTransport } from '../load/watchers.ts';
+import type { KubeObject } from '../../streams/kube-object.ts';
+import type { ScenarioResult } from '../results.ts';
+import { emitWindow, WATCH_PATH, type Emitter, type EmissionWindow } from './fan-out.ts';
+
+/** How a broadcast column is driven. */
+export interface BroadcastSizes {
+  /** Broadcasts at BROADCAST_RATE for latency (one emission window of this many seconds). */
+  broadcasts: number;
+  saturationSeconds: number;
+  /** The saturation rate's upper bound (small fleets would ask for thousands of events/s). */
+  maxSaturationRate: number;
+  loadProcesses: number;
+}
+
+export interface RawFloorParams extends BroadcastSizes {
+  watches: number;
+  /** HTTP/2: identities (one session each) the watches are spread over. */
+  h2Identities: number;
+}
+
+/** One broadcast a second: each one's deliveries are over long before the next (≈ 0.2 s for 10,000 watches). */
+export const BROADCAST_RATE = 1;
+
+/** A running raw-floor server: its address, process and event schedule. */
+export interface RawFloor extends Emitter {
+  url: string;
+  caPem: string;
+  pid: number;
+  /** Bytes of one event line, as of the last emission. */
+  lineBytes(): number;
+  stop(): Promise<void>;
+}
+
+export async function startRawFloor(transport: FloorTransport, object: KubeObject): Promise<RawFloor> {
+  const service = await startService(['bench/load/raw-floor-server.ts', '--transport', transport, '--object', JSON.stringify(object)]);
+  const { stdin, stdout } = service.child;
+  if (!stdin || !stdout) throw new Error('raw floor: no stdio');
+  const lines: Interface = createInterface({ input: stdout });
+  let lineBytes = 0;
+  const emit = (eventsPerSecond: number, durationMs: number): Promise<{ emitted: number; elapsedMs: number }> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('raw floor: no answer to emit')), durationMs + 60_000);
+      lines.once('line', (line) => {
+        clearTimeout(timer);
+        const reply = JSON.parse(line) as FloorReply | { error: string };
+        if ('error' in reply) return reject(new Error(`raw floor: ${reply.error}`));
+        lineBytes = reply.lineBytes;
+        resolve(reply);
+      });
+      stdin.write(`${JSON.stringify({ cmd: 'emit', eventsPerSecond, durationMs })}\n`);
+    });
+  return {
+    url: String(service.ready.url),
+    caPem: String(service.ready.caPem),
+    pid: service.child.pid ?? 0,
+    emit,
+    lineBytes: () => lineBytes,
+    stop: async () => {
+      lines.close();
+      stdin.end();
+      await service.stop();
+    },
+  };
+}
+
+/** Deliveries a window should have brought (every event to every watch) that did not arrive, or arrived twice. */
+const lost = (w: EmissionWindow, watches: number): number => Math.max(0, w.emitted * watches - (w.events - w.duplicates));
+/** CPU µs of the process under test per delivered event and watch. */
+const cpuPerDelivery = (w: EmissionWindow): number => (w.cpu * w.seconds * 1e6) / Math.max(1, w.samples.length);
+
+/**
+ * Broadcasts to every watch of `fleet` from `emitter`, `target` being the process that writes them:
+ * one unrecorded warm-up broadcast, then `broadcasts` at BROADCAST_RATE (delivery p50/p99, each one's
+ * deliveries all in that window), then the rate at which the CPU per delivery just measured fills one core
+ * (capped), for the CPU per delivery at saturation.
+ */
+export async function measureBroadcast(emitter: Emitter, fleet: Fleet, target: { pid: number; metricsPort: number | undefined }, watches: number, sizes: BroadcastSizes, label: string, log: (m: string) => void): Promise<Figures> {
+  const f: Figures = {};
+  await emitWindow(emitter, fleet, target, BROADCAST_RATE, 1);
+  const b = await emitWindow(emitter, fleet, target, BROADCAST_RATE, sizes.broadcasts);
+  const p = percentiles(b.samples);
+  f.broadcasts = { value: b.emitted, unit: 'events' };
+  f.broadcast_p50 = { value: round(p.p50), unit: 'ms' };
+  f.broadcast_p99 = { value: round(p.p99), unit: 'ms' };
+  f.broadcast_max = { value: round(p.max), unit: 'ms' };
+  f.broadcast_deliveries = { value: p.count, unit: 'events' };
+  f.broadcast_lost = { value: lost(b, watches), unit: 'events' };
+  f.cpu_per_delivery_at_broadcast_rate = { value: round(cpuPerDelivery(b), 1), unit: 'µs' };
+  log(`${label}: ${b.emitted} broadcasts to ${watches} watches: p50 ${round(p.p50)} ms, p99 ${round(p.p99)} ms, ${p.count} deliveries, ${round(cpuPerDelivery(b), 1)} µs CPU per delivery`);
+  const rate = Math.max(1, Math.min(sizes.maxSaturationRate, Math.floor(1e6 / (cpuPerDelivery(b) * watches))));
+  const s = await emitWindow(emitter, fleet, target, rate, sizes.saturationSeconds);
+  const sp = percentiles(s.samples);
+  f.saturation_rate = { value: rate, unit: 'events/s' };
+  f.cpu_at_saturation = { value: round(s.cpu * 100, 0), unit: '% of a core' };
+  f.cpu_per_delivery = { value: round(cpuPerDelivery(s), 1), unit: 'µs' };
+  f.deliveries_at_saturation = { value: sp.count, unit: 'events' };
+  f.lost_at_saturation = { value: lost(s, watches), unit: 'events' };
+  f.p99_at_saturation = { value: round(sp.p99), unit: 'ms' };
+  f.machine_busy_at_saturation = { value: round(s.machineBusy * 100, 0), unit: '% of all cores' };
+  f.client_loop_delay_max_at_saturation = { value: round(s.clientLoopDelayMaxMs, 1), unit: 'ms' };
+  log(`${label} at ${rate} events/s for ${sizes.saturationSeconds} s: ${round(s.cpu * 100, 0)} % of a core, ${round(cpuPerDelivery(s), 1)} µs per delivery, p99 ${round(sp.p99)} ms, lost ${lost(s, watches)}`);
+  return f;
+}
+
+/**
+ * A raw-floor server of `transport` writing `object`'s changes to `users.length` watches (one per entry, of
+ * that identity): memory per watch, then the broadcast measurement.
+ */
+export async function measureRawFloor(transport: FloorTransport, object: KubeObject, ids: Parameters<typeof Fleet.open>[1], users: readonly string[], sizes: BroadcastSizes, label: string, log: (m: string) => void, notes: string[]): Promise<Figures> {
+  const floor = await startRawFloor(transport, object);
+  try {
+    await sleep(1_000);
+    const rss0 = rssBytes(floor.pid);
+    const watchTransport: WatchTransport = transport === 'h2' ? 'http2' : 'http';
+    log(`${label}: opening ${users.length} watches`);
+    const { fleet, opened, failed, connections, ms, firstError } = await Fleet.open(floor, ids, users, sizes.loadProcesses, WATCH_PATH, watchTransport);
+    if (failed > 0) notes.push(`${label}: ${failed} watches failed to open (${firstError ?? ''})`);
+    try {
+      await sleep(2_000);
+      const f: Figures = {
+        watchers_connected: { value: opened, unit: 'watches' },
+        client_connections: { value: connections, unit: 'connections' },
+        connect_time: { value: round(ms / 1000, 1), unit: 's' },
+        rss_per_watcher: { value: round((rssBytes(floor.pid) - rss0) / 1024 / Math.max(1, opened), 1), unit: 'KiB' },
+        rss_total: { value: round(rssBytes(floor.pid) / 2 ** 20, 0), unit: 'MiB' },
+        ...(await measureBroadcast(floor, fleet, { pid: floor.pid, metricsPort: undefined }, opened, sizes, label, log)),
+      };
+      f.event_line_bytes = { value: floor.lineBytes(), unit: 'bytes' };
+      return f;
+    } finally {
+      await fleet.close();
+    }
+  } finally {
+    await floor.stop();
+  }
+}
+
+export const RAW_FLOOR_COLUMNS: { key: FloorTransport; heading: string }[] = [
+  { key: 'tls', heading: 'bare TLS server (HTTP/1.1 chunks, one connection per watch)' },
+  { key: 'h2', heading: 'bare HTTP/2 server (streams of one session per identity)' },
+];
+
+export async function rawFloor(params: RawFloorParams, log: (m: string) => void): Promise<ScenarioResult> {
+  // The event fan-out writes: a tenant namespace of the bench dataset, changed.
+  const [namespace] = makeDataset({ tenants: 1, namespacesPerTenant: 1, nodes: 0, storageClasses: 0 }).namespaces;
+  if (!namespace) throw new Error('raw floor: the dataset has no namespace');
+  const identities = Array.from({ length: Math.max(1, Math.min(params.h2Identities, params.watches)) }, (_, i) => `floor-user-${i}`);
+  const users = Array.from({ length: params.watches }, (_, w) => identities[w % identities.length] ?? '');
+  const ids = await makeIdentities(identities);
+  const figures: Record<string, Figures> = {};
+  const notes: string[] = [];
+  for (const { key } of RAW_FLOOR_COLUMNS) figures[key] = await measureRawFloor(key, namespace, ids, users, params, key, log, notes);
+  return {
+    scenario: 'raw-floor',
+    upstream: 'replay',
+    upstreamWhy: 'no upstream: a bare Node server writes the events itself, the floor the proxy is compared with',
+    params: { ...params, broadcastRate: BROADCAST_RATE },
+    figures,
+    columns: RAW_FLOOR_COLUMNS,
+    notes,
+  };
+}
