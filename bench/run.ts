@@ -16,6 +16,7 @@ import { failover } from './scenarios/failover.ts';
 import { fanOut } from './scenarios/fan-out.ts';
 import { fanOutH2 } from './scenarios/fan-out-h2.ts';
 import { rawFloor } from './scenarios/raw-floor.ts';
+import { broadcast } from './scenarios/broadcast.ts';
 import { reconnectStorm } from './scenarios/reconnect-storm.ts';
 import { replicaColdStart } from './scenarios/replica-cold-start.ts';
 import { replicasFanOut } from './scenarios/replicas.ts';
@@ -23,7 +24,7 @@ import { slowConsumers } from './scenarios/slow-consumers.ts';
 import { startup } from './scenarios/startup.ts';
 import { upstreamProtocol } from './scenarios/upstream-protocol.ts';
 
-const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start', 'upstream-protocol', 'raw-floor'] as const;
+const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start', 'upstream-protocol', 'raw-floor', 'broadcast'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function args(): Map<string, string> {
@@ -79,6 +80,8 @@ async function main(): Promise<number> {
     'upstream-protocol': () => upstreamProtocol({ configMaps: num('upstream-config-maps', 20, 5), requests: num('upstream-requests', 5000, 50), concurrencies: (opts.get('upstream-concurrency') ?? (smoke ? '2,8' : '8,64')).split(',').map(Number), watches: num('upstream-watches', 500, 20), changes: num('upstream-changes', 20, 3) }, log),
     // 10,000 watches, the broadcast size; over HTTP/2, 100 identities × 100 streams (as fan-out-h2).
     'raw-floor': () => rawFloor({ ...broadcastSizes, watches: num('floor-watches', 10_000, 10), h2Identities: num('floor-h2-identities', 100, 2) }, log),
+    // 1,000 tenants × 10 watches = 10,000 watchers of the one storage class every tenant sees.
+    broadcast: () => broadcast({ ...broadcastSizes, tenants: num('broadcast-tenants', 1000, 4), watchersPerTenant: num('broadcast-watchers-per-tenant', 10, 2) }, log),
     startup: () => startup({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3), proxies }, log),
   };
   let failures = 0;
