@@ -17,6 +17,7 @@ import { fanOut } from './scenarios/fan-out.ts';
 import { fanOutH2 } from './scenarios/fan-out-h2.ts';
 import { rawFloor } from './scenarios/raw-floor.ts';
 import { broadcast } from './scenarios/broadcast.ts';
+import { apiserverWatch } from './scenarios/apiserver-watch.ts';
 import { reconnectStorm } from './scenarios/reconnect-storm.ts';
 import { replicaColdStart } from './scenarios/replica-cold-start.ts';
 import { replicasFanOut } from './scenarios/replicas.ts';
@@ -24,7 +25,7 @@ import { slowConsumers } from './scenarios/slow-consumers.ts';
 import { startup } from './scenarios/startup.ts';
 import { upstreamProtocol } from './scenarios/upstream-protocol.ts';
 
-const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start', 'upstream-protocol', 'raw-floor', 'broadcast'] as const;
+const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start', 'upstream-protocol', 'raw-floor', 'broadcast', 'apiserver-watch'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function args(): Map<string, string> {
@@ -82,6 +83,7 @@ async function main(): Promise<number> {
     'raw-floor': () => rawFloor({ ...broadcastSizes, watches: num('floor-watches', 10_000, 10), h2Identities: num('floor-h2-identities', 100, 2) }, log),
     // 1,000 tenants × 10 watches = 10,000 watchers of the one storage class every tenant sees.
     broadcast: () => broadcast({ ...broadcastSizes, tenants: num('broadcast-tenants', 1000, 4), watchersPerTenant: num('broadcast-watchers-per-tenant', 10, 2) }, log),
+    'apiserver-watch': () => apiserverWatch({ watches: num('apiserver-watches', 2000, 20), changes: num('apiserver-changes', 10, 3), loadProcesses }, log),
     startup: () => startup({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3), proxies }, log),
   };
   let failures = 0;
