@@ -33,7 +33,7 @@ export async function startTarget(kind: ProxyKind, upstreamKubeconfig: string, i
 }
 
 /** Heap used by a tenant-proxy (from its metrics), or undefined for the baseline. */
-export async function heapBytes(target: ProxyTarget): Promise<number | undefined> {
+export async function heapBytes(target: Pick<ProxyTarget, 'metricsPort'>): Promise<number | undefined> {
   return target.metricsPort === undefined ? undefined : scrape(target.metricsPort, 'nodejs_heap_size_used_bytes');
 }
 

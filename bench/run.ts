@@ -47,7 +47,7 @@ async function main(): Promise<number> {
   const wanted = (opts.get('scenario') ?? SCENARIOS.join(',')).split(',') as Scenario[];
   const proxies = (opts.get('proxies') ?? 'multiplexer,forwarding').split(',') as ProxyKind[];
   const out = opts.get('out') ?? RESULTS_DIR;
-  const maxMinutes = num('max-minutes', 40, 8);
+  const maxMinutes = num('max-minutes', 40, 9);
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: time limit of ${maxMinutes} min reached, stopping\n`);
     process.exit(3);

@@ -5,13 +5,12 @@
 // bench/scenarios/raw-floor.ts). Measured the same way for both (`measureBroadcast`): delivery p50/p99 of
 // isolated broadcasts, then the CPU per delivery at about one core. The issue's targets are printed as
 // met / not met lines in the result's notes, never asserted.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { STORAGE_CLASSES } from '../../streams/resource-type.ts';
-import { Fleet, heapBytes, startTarget } from '../fleet.ts';
-import { round, rssBytes, type Figures } from '../harness.ts';
+import { startTarget } from '../fleet.ts';
+import { round, type Figures } from '../harness.ts';
 import type { ScenarioResult } from '../results.ts';
 import { startReplayBench } from '../upstream.ts';
-import { BROADCAST_RATE, measureBroadcast, measureRawFloor, type BroadcastSizes } from './raw-floor.ts';
+import { BROADCAST_RATE, measureBroadcast, measureRawFloor, openMeasured, type BroadcastSizes } from './raw-floor.ts';
 
 export interface BroadcastParams extends BroadcastSizes {
   tenants: number;
@@ -57,24 +56,10 @@ export async function broadcast(params: BroadcastParams, log: (m: string) => voi
   try {
     const target = await startTarget('multiplexer', upstream.kubeconfig, ids, tenantsByUser);
     try {
-      await sleep(1_000);
-      const [rss0, heap0] = [rssBytes(target.pid), await heapBytes(target)];
-      log(`proxy: opening ${watcherUsers.length} watches of storage classes`);
-      const { fleet, opened, failed, connections, ms, firstError } = await Fleet.open(target, ids, watcherUsers, params.loadProcesses, CLASS_WATCH_PATH);
-      if (failed > 0) notes.push(`proxy: ${failed} watches failed to open (${firstError ?? ''})`);
+      const { fleet, opened, figures: memory } = await openMeasured(target, ids, watcherUsers, params.loadProcesses, CLASS_WATCH_PATH, 'http', 'proxy', log, notes);
       try {
-        await sleep(2_000);
-        const [rss1, heap1] = [rssBytes(target.pid), await heapBytes(target)];
         const emitter = { emit: (rate: number, durationMs: number) => upstream.broadcast(STORAGE_CLASSES, className, rate, durationMs) };
-        figures.proxy = {
-          watchers_connected: { value: opened, unit: 'watches' },
-          client_connections: { value: connections, unit: 'connections' },
-          connect_time: { value: round(ms / 1000, 1), unit: 's' },
-          rss_per_watcher: { value: round((rss1 - rss0) / 1024 / Math.max(1, opened), 1), unit: 'KiB' },
-          ...(heap0 === undefined || heap1 === undefined ? {} : { heap_per_watcher: { value: round((heap1 - heap0) / 1024 / Math.max(1, opened), 2), unit: 'KiB' } }),
-          rss_total: { value: round(rss1 / 2 ** 20, 0), unit: 'MiB' },
-          ...(await measureBroadcast(emitter, fleet, target, opened, params, 'proxy', log)),
-        };
+        figures.proxy = { ...memory, ...(await measureBroadcast(emitter, fleet, target, opened, params, 'proxy', log)) };
       } finally {
         await fleet.close();
       }

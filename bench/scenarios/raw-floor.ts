@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface, type Interface } from 'node:readline';
 import { makeDataset } from '../dataset.ts';
-import { Fleet } from '../fleet.ts';
+import { Fleet, heapBytes } from '../fleet.ts';
 import { makeIdentities, percentiles, round, rssBytes, startService, type Figures } from '../harness.ts';
 import type { FloorReply, FloorTransport } from '../load/raw-floor-server.ts';
 import type { WatchTransport } from '../load/watchers.ts';
@@ -98,7 +98,7 @@ const nextRate = (cap: number, usPerDelivery: number, watches: number, previous:
  * raised again (up to SATURATION_STEPS windows, within the cap) while the writer stays under SATURATED_SHARE
  * of a core: the last window gives the CPU per delivery at saturation.
  */
-export async function measureBroadcast(emitter: Emitter, fleet: Fleet, target: { pid: number; metricsPort: number | undefined }, watches: number, sizes: BroadcastSizes, label: string, log: (m: string) => void): Promise<Figures> {
+export async function measureBroadcast(emitter: Emitter, fleet: Fleet, target: Pick<Writer, 'pid' | 'metricsPort'>, watches: number, sizes: BroadcastSizes, label: string, log: (m: string) => void): Promise<Figures> {
   const f: Figures = {};
   await emitWindow(emitter, fleet, target, BROADCAST_RATE, 1);
   const b = await emitWindow(emitter, fleet, target, BROADCAST_RATE, sizes.broadcasts);
@@ -132,31 +132,46 @@ export async function measureBroadcast(emitter: Emitter, fleet: Fleet, target: {
   return f;
 }
 
+/** A process writing watch events (tenant-proxy or a raw floor): its address, pid and metrics port (tenant-proxy's). */
+export interface Writer {
+  url: string;
+  caPem: string;
+  pid: number;
+  metricsPort: number | undefined;
+}
+
 /**
- * A raw-floor server of `transport` writing `object`'s changes to `users.length` watches (one per entry, of
- * that identity): memory per watch, then the broadcast measurement.
+ * One watch per entry of `users` (of that identity) opened on `writer` from `processes` load generators, and
+ * what they cost it: RSS (and, with metrics, V8 heap) after − before, per watch. The caller closes the fleet.
  */
+export async function openMeasured(writer: Writer, ids: Parameters<typeof Fleet.open>[1], users: readonly string[], processes: number, watchPath: string, transport: WatchTransport, label: string, log: (m: string) => void, notes: string[]): Promise<{ fleet: Fleet; opened: number; figures: Figures }> {
+  await sleep(1_000);
+  const [rss0, heap0] = [rssBytes(writer.pid), await heapBytes(writer)];
+  log(`${label}: opening ${users.length} watches`);
+  const { fleet, opened, failed, connections, ms, firstError } = await Fleet.open(writer, ids, users, processes, watchPath, transport);
+  if (failed > 0) notes.push(`${label}: ${failed} watches failed to open (${firstError ?? ''})`);
+  await sleep(2_000);
+  const [rss1, heap1] = [rssBytes(writer.pid), await heapBytes(writer)];
+  const perWatch = (before: number, after: number) => round((after - before) / 1024 / Math.max(1, opened), 2);
+  const figures: Figures = {
+    watchers_connected: { value: opened, unit: 'watches' },
+    client_connections: { value: connections, unit: 'connections' },
+    connect_time: { value: round(ms / 1000, 1), unit: 's' },
+    rss_per_watcher: { value: perWatch(rss0, rss1), unit: 'KiB' },
+    ...(heap0 === undefined || heap1 === undefined ? {} : { heap_per_watcher: { value: perWatch(heap0, heap1), unit: 'KiB' } }),
+    rss_total: { value: round(rss1 / 2 ** 20, 0), unit: 'MiB' },
+  };
+  return { fleet, opened, figures };
+}
+
+/** A raw-floor server of `transport` writing `object`'s changes to one watch per entry of `users`: memory per watch, then the broadcast measurement. */
 export async function measureRawFloor(transport: FloorTransport, object: KubeObject, ids: Parameters<typeof Fleet.open>[1], users: readonly string[], sizes: BroadcastSizes, label: string, log: (m: string) => void, notes: string[]): Promise<Figures> {
   const floor = await startRawFloor(transport, object);
   try {
-    await sleep(1_000);
-    const rss0 = rssBytes(floor.pid);
-    const watchTransport: WatchTransport = transport === 'h2' ? 'http2' : 'http';
-    log(`${label}: opening ${users.length} watches`);
-    const { fleet, opened, failed, connections, ms, firstError } = await Fleet.open(floor, ids, users, sizes.loadProcesses, WATCH_PATH, watchTransport);
-    if (failed > 0) notes.push(`${label}: ${failed} watches failed to open (${firstError ?? ''})`);
+    const writer = { ...floor, metricsPort: undefined };
+    const { fleet, opened, figures } = await openMeasured(writer, ids, users, sizes.loadProcesses, WATCH_PATH, transport === 'h2' ? 'http2' : 'http', label, log, notes);
     try {
-      await sleep(2_000);
-      const f: Figures = {
-        watchers_connected: { value: opened, unit: 'watches' },
-        client_connections: { value: connections, unit: 'connections' },
-        connect_time: { value: round(ms / 1000, 1), unit: 's' },
-        rss_per_watcher: { value: round((rssBytes(floor.pid) - rss0) / 1024 / Math.max(1, opened), 1), unit: 'KiB' },
-        rss_total: { value: round(rssBytes(floor.pid) / 2 ** 20, 0), unit: 'MiB' },
-        ...(await measureBroadcast(floor, fleet, { pid: floor.pid, metricsPort: undefined }, opened, sizes, label, log)),
-      };
-      f.event_line_bytes = { value: floor.lineBytes(), unit: 'bytes' };
-      return f;
+      return { ...figures, ...(await measureBroadcast(floor, fleet, writer, opened, sizes, label, log)), event_line_bytes: { value: floor.lineBytes(), unit: 'bytes' } };
     } finally {
       await fleet.close();
     }

@@ -19,7 +19,7 @@ test.before(async (ctx) => {
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 480_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 540_000);
   ctx.code = await new Promise((resolve) => child.on('close', resolve));
   clearTimeout(timer);
   ctx.output = output;
