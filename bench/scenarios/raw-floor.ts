@@ -88,15 +88,22 @@ const SATURATED_SHARE = 0.85;
 /** The writer's CPU over a window as a share of one core during the emission (its last deliveries spill into the +1 s). */
 const busyShare = (w: EmissionWindow, sizes: BroadcastSizes): number => (w.cpu * w.seconds) / sizes.saturationSeconds;
 
-/** The rate at which `usPerDelivery` fills one core, above `previous`, within the cap. */
-const nextRate = (cap: number, usPerDelivery: number, watches: number, previous: number): number => Math.min(cap, Math.max(previous + 1, Math.floor(1e6 / (usPerDelivery * watches))));
+/** At most this factor per raise: a writer that batches (HTTP/2 sessions) gets cheaper per delivery as the rate grows. */
+const MAX_RAISE = 4;
+
+/** The rate at which `usPerDelivery` fills one core, above `previous` (at most MAX_RAISE× it), within the cap. */
+const nextRate = (cap: number, usPerDelivery: number, watches: number, previous: number): number => {
+  const filling = Math.floor(1e6 / (usPerDelivery * watches));
+  return Math.min(cap, previous > 0 ? previous * MAX_RAISE : cap, Math.max(previous + 1, filling));
+};
 
 /**
  * Broadcasts to every watch of `fleet` from `emitter`, `target` being the process that writes them:
  * one unrecorded warm-up broadcast, then `broadcasts` at BROADCAST_RATE (delivery p50/p99, each one's
  * deliveries all in that window), then the rate at which the CPU per delivery just measured fills one core,
  * raised again (up to SATURATION_STEPS windows, within the cap) while the writer stays under SATURATED_SHARE
- * of a core: the last window gives the CPU per delivery at saturation.
+ * of a core and nothing is lost: the last lossless window gives the CPU per delivery at saturation
+ * (`first_lossy_rate`: the rate that lost deliveries, when one did).
  */
 export async function measureBroadcast(emitter: Emitter, fleet: Fleet, target: Pick<Writer, 'pid' | 'metricsPort'>, watches: number, sizes: BroadcastSizes, label: string, log: (m: string) => void): Promise<Figures> {
   const f: Figures = {};
@@ -111,13 +118,20 @@ export async function measureBroadcast(emitter: Emitter, fleet: Fleet, target: P
   f.broadcast_lost = { value: lost(b, watches), unit: 'events' };
   f.cpu_per_delivery_at_broadcast_rate = { value: round(cpuPerDelivery(b), 1), unit: 'µs' };
   log(`${label}: ${b.emitted} broadcasts to ${watches} watches: p50 ${round(p.p50)} ms, p99 ${round(p.p99)} ms, ${p.count} deliveries, ${round(cpuPerDelivery(b), 1)} µs CPU per delivery`);
-  // Raised until the writer is busy ≥ SATURATED_SHARE of a core over the emission (or the cap, or the steps, end).
+  // Raised until the writer is busy ≥ SATURATED_SHARE of a core over the emission, or deliveries are lost
+  // (the readers, or the writer, fell behind: the previous lossless window is kept), or the cap or steps end.
   let rate = nextRate(sizes.maxSaturationRate, cpuPerDelivery(b), watches, 0);
   let s = await emitWindow(emitter, fleet, target, rate, sizes.saturationSeconds);
-  for (let step = 1; step < SATURATION_STEPS && busyShare(s, sizes) < SATURATED_SHARE && rate < sizes.maxSaturationRate; step++) {
+  for (let step = 1; step < SATURATION_STEPS && lost(s, watches) === 0 && busyShare(s, sizes) < SATURATED_SHARE && rate < sizes.maxSaturationRate; step++) {
     log(`${label} at ${rate} events/s: ${round(busyShare(s, sizes) * 100, 0)} % of a core, raising the rate`);
-    rate = nextRate(sizes.maxSaturationRate, cpuPerDelivery(s), watches, rate);
-    s = await emitWindow(emitter, fleet, target, rate, sizes.saturationSeconds);
+    const next = nextRate(sizes.maxSaturationRate, cpuPerDelivery(s), watches, rate);
+    const w = await emitWindow(emitter, fleet, target, next, sizes.saturationSeconds);
+    if (lost(w, watches) > 0) {
+      f.first_lossy_rate = { value: next, unit: 'events/s' };
+      log(`${label} at ${next} events/s: ${lost(w, watches)} deliveries lost (${round(busyShare(w, sizes) * 100, 0)} % of a core); keeping ${rate} events/s`);
+      break;
+    }
+    [rate, s] = [next, w];
   }
   const sp = percentiles(s.samples);
   f.saturation_rate = { value: rate, unit: 'events/s' };
