@@ -33,7 +33,7 @@ export async function startTarget(kind: ProxyKind, upstreamKubeconfig: string, i
 }
 
 /** Heap used by a tenant-proxy (from its metrics), or undefined for the baseline. */
-export async function heapBytes(target: ProxyTarget): Promise<number | undefined> {
+export async function heapBytes(target: Pick<ProxyTarget, 'metricsPort'>): Promise<number | undefined> {
   return target.metricsPort === undefined ? undefined : scrape(target.metricsPort, 'nodejs_heap_size_used_bytes');
 }
 
@@ -70,7 +70,7 @@ export class Fleet {
    * certificate. Watchers are dealt to the processes round robin; over HTTP/2, identity by identity, so that
    * all the watches of one identity are streams of one session. `connections`: TLS connections to the proxy.
    */
-  static async open(target: ProxyTarget, ids: Identities, users: readonly string[], processes: number, path: string, transport: WatchTransport = 'http', listFirst = false, tokenShare = 0): Promise<{ fleet: Fleet; opened: number; failed: number; connections: number; ms: number; firstError?: string }> {
+  static async open(target: Pick<ProxyTarget, 'url' | 'caPem'>, ids: Pick<Identities, 'certs'>, users: readonly string[], processes: number, path: string, transport: WatchTransport = 'http', listFirst = false, tokenShare = 0): Promise<{ fleet: Fleet; opened: number; failed: number; connections: number; ms: number; firstError?: string }> {
     const loads = Array.from({ length: Math.max(1, Math.min(processes, users.length)) }, () => new LoadProcess<Reply>('bench/load/watchers.ts'));
     const shares: WatchSpec[][] = loads.map(() => []);
     const identityOrder = new Map<string, number>();

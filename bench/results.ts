@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { capacityModel } from './capacity.ts';
+import { FLOOR_METHODS } from './floor-methods.ts';
 import type { ProxyKind } from './fleet.ts';
 import { machine, ROOT, type Figure, type Figures } from './harness.ts';
 
@@ -55,6 +56,7 @@ export function storeResult(result: ScenarioResult, dir = RESULTS_DIR): string {
 }
 
 const METHOD: Record<string, string> = {
+  ...FLOOR_METHODS,
   'fan-out':
     'Watchers (chunked HTTP, one TLS connection each, client certificates) spread over load-generator processes watch `/api/v1/namespaces` as their tenant\'s owner. The upstream changes namespaces of all tenants at a fixed rate, stamping each change with the time it wrote it; a watcher records, for each event it parsed, now − that stamp (same machine, `performance.timeOrigin + performance.now()` in both processes). With the replay upstream, "upstream write acknowledged" and "proxy received the event" are the same instant to within the loopback hop, so one latency is reported for both. Memory per watcher: (RSS or V8 heap after the watchers connected − before) ÷ watchers. CPU: the proxy process\'s user+system time during the emission window ÷ the window; machine busy: all processes\' CPU time in that window (from /proc/stat) ÷ (window × cores), which shows when the load generators and the upstream leave the proxy no core to run on. The load generators run at nice 10, below the proxy and the upstream; their own event-loop delay over the window is reported (`client_loop_delay_*`), as are the proxy\'s (`proxy_loop_delay_*`, from its `nodejs_eventloop_lag_*` metrics) and the time it spent in GC pauses; a loop delay is what a 5 ms (clients) or 10 ms (proxy) sampling timer fired late. After the watchers connected, one emission at the warm-up rate comes first: the proxy and the clients meet it with their post-connect garbage collection and cold code, so it is reported apart (`first_emission_*`). Each rate then runs in several windows of the same length, whose samples are pooled for p50/p99/max (`p99_worst_window_*`: the worst window\'s own p99); CPU and machine busy are the windows\' mean, loop delays their worst.',
   'fan-out-websocket': 'As fan-out, with every watch over a websocket (one event per message); the multiplexer only, since the forwarding baseline relays no websocket watches.',

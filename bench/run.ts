@@ -2,7 +2,9 @@
 // bench/results/ (or --out) and regenerates bench/RESULTS.md. `--smoke` runs every scenario at tiny
 // sizes (what the test suite does, so the harness cannot rot). Sizes can be overridden per run:
 // --tenants, --watchers-per-tenant, --rates 100,500, --seconds, --windows, --warm-up-rate, --load-processes,
-// --list-requests; fan-out-h2: --h2-tenants, --h2-watchers-per-tenant, --h2-rates; upstream-protocol:
+// --list-requests; raw-floor and broadcast: --floor-watches, --floor-h2-identities, --broadcast-tenants,
+// --broadcast-watchers-per-tenant, --broadcasts, --saturation-seconds, --max-saturation-rate; apiserver-watch:
+// --apiserver-watches, --apiserver-changes; fan-out-h2: --h2-tenants, --h2-watchers-per-tenant, --h2-rates; upstream-protocol:
 // --upstream-config-maps, --upstream-requests, --upstream-concurrency 8,64, --upstream-watches, --upstream-changes; the replica scenarios: --replicas, --replica-tenants, --replica-rates,
 // --load-processes-per-replica, --failover-rate, --lease-ttl-seconds, --storm-seconds, --cold-start-tenants.
 // Everything binds to 127.0.0.1; a watchdog ends the run after --max-minutes.
@@ -13,6 +15,9 @@ import { cachedList } from './scenarios/cached-list.ts';
 import { failover } from './scenarios/failover.ts';
 import { fanOut } from './scenarios/fan-out.ts';
 import { fanOutH2 } from './scenarios/fan-out-h2.ts';
+import { rawFloor } from './scenarios/raw-floor.ts';
+import { broadcast } from './scenarios/broadcast.ts';
+import { apiserverWatch } from './scenarios/apiserver-watch.ts';
 import { reconnectStorm } from './scenarios/reconnect-storm.ts';
 import { replicaColdStart } from './scenarios/replica-cold-start.ts';
 import { replicasFanOut } from './scenarios/replicas.ts';
@@ -20,7 +25,7 @@ import { slowConsumers } from './scenarios/slow-consumers.ts';
 import { startup } from './scenarios/startup.ts';
 import { upstreamProtocol } from './scenarios/upstream-protocol.ts';
 
-const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start', 'upstream-protocol'] as const;
+const SCENARIOS = ['startup', 'fan-out', 'fan-out-websocket', 'fan-out-h2', 'reconnect-storm', 'slow-consumers', 'cached-list', 'replicas', 'failover', 'replica-cold-start', 'upstream-protocol', 'raw-floor', 'broadcast', 'apiserver-watch'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function args(): Map<string, string> {
@@ -42,7 +47,7 @@ async function main(): Promise<number> {
   const wanted = (opts.get('scenario') ?? SCENARIOS.join(',')).split(',') as Scenario[];
   const proxies = (opts.get('proxies') ?? 'multiplexer,forwarding').split(',') as ProxyKind[];
   const out = opts.get('out') ?? RESULTS_DIR;
-  const maxMinutes = num('max-minutes', 40, 8);
+  const maxMinutes = num('max-minutes', 40, 9);
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: time limit of ${maxMinutes} min reached, stopping\n`);
     process.exit(3);
@@ -61,6 +66,7 @@ async function main(): Promise<number> {
   // 3 replicas × 3,300 watchers at the default 10 watchers per tenant.
   const replicaTenants = num('replica-tenants', 990, 6);
   const loadProcessesPerReplica = num('load-processes-per-replica', 1, 1);
+  const broadcastSizes = { broadcasts: num('broadcasts', 10, 2), saturationSeconds: num('saturation-seconds', 10, 1), maxSaturationRate: num('max-saturation-rate', 2000, 100), loadProcesses };
   const runners: Record<Scenario, () => Promise<ScenarioResult>> = {
     'fan-out': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates, secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies, transport: 'http' }, log),
     'fan-out-websocket': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: [num('websocket-rate', 500, 20)], secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies: ['multiplexer'], transport: 'websocket' }, log),
@@ -73,6 +79,11 @@ async function main(): Promise<number> {
     failover: () => failover({ replicas, tenants: replicaTenants, watchersPerTenant, rate: num('failover-rate', 100, 20), leaseTtlSeconds: num('lease-ttl-seconds', 15, 3), stormSeconds: num('storm-seconds', 10, 2), tokenShare: 0.5, loadProcessesPerReplica }, log),
     'replica-cold-start': () => replicaColdStart({ tenants: num('cold-start-tenants', 1000, 4), namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3) }, log),
     'upstream-protocol': () => upstreamProtocol({ configMaps: num('upstream-config-maps', 20, 5), requests: num('upstream-requests', 5000, 50), concurrencies: (opts.get('upstream-concurrency') ?? (smoke ? '2,8' : '8,64')).split(',').map(Number), watches: num('upstream-watches', 500, 20), changes: num('upstream-changes', 20, 3) }, log),
+    // 10,000 watches, the issue's broadcast size; over HTTP/2, 100 identities × 100 streams (as fan-out-h2).
+    'raw-floor': () => rawFloor({ ...broadcastSizes, watches: num('floor-watches', 10_000, 10), h2Identities: num('floor-h2-identities', 100, 2) }, log),
+    // 1,000 tenants × 10 watches = 10,000 watchers of the one storage class every tenant sees.
+    broadcast: () => broadcast({ ...broadcastSizes, tenants: num('broadcast-tenants', 1000, 4), watchersPerTenant: num('broadcast-watchers-per-tenant', 10, 2) }, log),
+    'apiserver-watch': () => apiserverWatch({ watches: num('apiserver-watches', 2000, 20), changes: num('apiserver-changes', 10, 3), loadProcesses }, log),
     startup: () => startup({ tenants, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), nodes: num('nodes', 1000, 3), proxies }, log),
   };
   let failures = 0;

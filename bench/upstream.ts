@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Dataset, DatasetParams } from './dataset.ts';
 import { makeIdentities, type Identities } from './harness.ts';
+import { pace } from './replay/pacer.ts';
+import type { ResourceType } from '../streams/resource-type.ts';
 import { REPLAY_TYPES, ReplayUpstream } from './replay-upstream.ts';
 
 /**
@@ -19,6 +21,8 @@ export interface BenchUpstream {
   dataset: Dataset;
   kubeconfig: string;
   emit(eventsPerSecond: number, durationMs: number): Promise<{ emitted: number; elapsedMs: number }>;
+  /** Changes one object (a storage class every tenant may see: a broadcast) at `eventsPerSecond`, on emit's schedule. */
+  broadcast(type: ResourceType, name: string, eventsPerSecond: number, durationMs: number): Promise<{ emitted: number; elapsedMs: number }>;
   /** Watch connections open on the upstream right now. */
   openWatches(): number;
   /** Resource requests (lists and watches) the upstream has answered so far; health probes excluded. */
@@ -37,6 +41,10 @@ export async function startBenchUpstream(params: DatasetParams): Promise<BenchUp
     dataset: replay.dataset,
     kubeconfig,
     emit: (eventsPerSecond, durationMs) => replay.emit({ eventsPerSecond, durationMs, spread: 'tenants' }),
+    broadcast: (type, name, eventsPerSecond, durationMs) =>
+      pace({ eventsPerSecond, durationMs }, (count) => {
+        for (let i = 0; i < count; i++) replay.modify(name, { type });
+      }).done,
     openWatches: () => replay.stats().watches.open,
     requestCount: () => {
       const r = replay.stats().requests;

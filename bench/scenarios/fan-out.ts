@@ -20,7 +20,7 @@ export interface ProxyRuntime {
 }
 
 /** The proxy's own view of its pauses (undefined for the baseline, which has no metrics). */
-export async function proxyRuntime(target: ProxyTarget): Promise<ProxyRuntime | undefined> {
+export async function proxyRuntime(target: Pick<ProxyTarget, 'metricsPort'>): Promise<ProxyRuntime | undefined> {
   if (target.metricsPort === undefined) return undefined;
   const m = await scrapeMany(target.metricsPort, ['nodejs_gc_duration_seconds_sum', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds']);
   const delayMs = (seconds: number | undefined) => Math.max(0, (seconds ?? NaN) * 1000 - EVENT_LOOP_SAMPLE_MS);
@@ -49,8 +49,10 @@ export interface FanOutParams extends FanOutSizes {
 
 export const WATCH_PATH = '/api/v1/namespaces?watch=true';
 
-interface EmissionWindow {
+export interface EmissionWindow {
   emitted: number;
+  /** The window's length: the emission, then 1 s for the last deliveries. */
+  seconds: number;
   /** Events the watchers parsed within the window (+1 s), and those of them already seen. */
   events: number;
   duplicates: number;
@@ -65,8 +67,11 @@ interface EmissionWindow {
   clientLoopDelayMaxMs: number;
 }
 
-/** One emission at `rate` for `seconds`, and what the watchers, the proxy and the machine did meanwhile. */
-async function emitWindow(upstream: ReplayBench['upstream'], fleet: Fleet, target: ProxyTarget, rate: number, seconds: number): Promise<EmissionWindow> {
+/** What emits the events of a window: the bench upstream, or a server standing in for the proxy (bench/load/raw-floor-server.ts). */
+export type Emitter = Pick<ReplayBench['upstream'], 'emit'>;
+
+/** One emission at `rate` for `seconds`, and what the watchers, the proxy (or raw server: `target`) and the machine did meanwhile. */
+export async function emitWindow(upstream: Emitter, fleet: Fleet, target: Pick<ProxyTarget, 'pid' | 'metricsPort'>, rate: number, seconds: number): Promise<EmissionWindow> {
   fleet.reset();
   const runtime0 = await proxyRuntime(target);
   const cpu0 = cpuSeconds(target.pid);
@@ -80,7 +85,7 @@ async function emitWindow(upstream: ReplayBench['upstream'], fleet: Fleet, targe
   const report = await fleet.report();
   const runtime = await proxyRuntime(target);
   const proxy = runtime && runtime0 ? { gcMsPerS: ((runtime.gcSeconds - runtime0.gcSeconds) * 1000) / window, loopDelayP99Ms: runtime.loopDelayP99Ms, loopDelayMaxMs: runtime.loopDelayMaxMs } : undefined;
-  return { emitted, events: report.events, duplicates: report.duplicates, samples: report.samples, cpu, machineBusy, proxy, clientLoopDelayP99Ms: report.loopDelayP99Ms, clientLoopDelayMaxMs: report.loopDelayMaxMs };
+  return { emitted, seconds: window, events: report.events, duplicates: report.duplicates, samples: report.samples, cpu, machineBusy, proxy, clientLoopDelayP99Ms: report.loopDelayP99Ms, clientLoopDelayMaxMs: report.loopDelayMaxMs };
 }
 
 /**
