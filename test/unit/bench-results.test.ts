@@ -114,4 +114,10 @@ test('renderResults writes the file from a directory of runs and a notes file', 
   assert.not.ok(readFileSync(out, 'utf8').includes('## Notes on changes'));
 });
 
+test('bench/RESULTS.md as committed is what the generator makes of bench/results/ and the notes', () => {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+  const expected = renderReport(loadRuns(path.join(root, 'bench/results')), readFileSync(path.join(root, 'bench/history-notes.md'), 'utf8'));
+  assert.ok(readFileSync(path.join(root, 'bench/RESULTS.md'), 'utf8') === expected, 'run `npm run bench -- --regenerate` and commit bench/RESULTS.md');
+});
+
 test.run();
