@@ -14,7 +14,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { capacityModel } from './capacity.ts';
 import { ROOT, type Figure } from './harness.ts';
-import { METHOD, RESULTS_DIR, targetChecks, type StoredResult } from './results.ts';
+import { isCleanCommit, METHOD, RESULTS_DIR, targetChecks, type StoredResult } from './results.ts';
 
 export const RESULTS_FILE = path.join(ROOT, 'bench/RESULTS.md');
 export const NOTES_FILE = path.join(ROOT, 'bench/history-notes.md');
@@ -27,7 +27,7 @@ export interface StoredRun {
 
 /** A run of a committed tree with nothing uncommitted under src/, streams/ or bench/. */
 export function isClean(result: StoredResult): boolean {
-  return /^[0-9a-f]{7,40}$/.test(result.commit);
+  return isCleanCommit(result.commit);
 }
 
 /** Every stored run in `dir`, oldest first (file names start with the run's date). */

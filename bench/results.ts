@@ -29,6 +29,11 @@ export interface StoredResult extends ScenarioResult {
 
 export const RESULTS_DIR = path.join(ROOT, 'bench/results');
 
+/** A bare commit hash: the run was made from a committed tree (not `…+dirty`, not `unknown`). */
+export function isCleanCommit(commit: string): boolean {
+  return /^[0-9a-f]{7,40}$/.test(commit);
+}
+
 /** HEAD's short hash, with `+dirty` when src/, streams/ or bench/ (results aside) has uncommitted changes. */
 export function treeCommit(): string {
   try {

@@ -11,7 +11,7 @@
 // bench/RESULTS.md from the stored files (results-report.ts).
 import { mkdirSync } from 'node:fs';
 import type { ProxyKind } from './fleet.ts';
-import { RESULTS_DIR, storeResult, treeCommit, type ScenarioResult } from './results.ts';
+import { isCleanCommit, RESULTS_DIR, storeResult, treeCommit, type ScenarioResult } from './results.ts';
 import { renderResults } from './results-report.ts';
 import { cachedList } from './scenarios/cached-list.ts';
 import { failover } from './scenarios/failover.ts';
@@ -52,7 +52,7 @@ async function main(): Promise<number> {
   const proxies = (opts.get('proxies') ?? 'multiplexer,forwarding').split(',') as ProxyKind[];
   const out = opts.get('out') ?? RESULTS_DIR;
   const tree = treeCommit();
-  if (!smoke && !opts.has('out') && !/^[0-9a-f]+$/.test(tree)) {
+  if (!smoke && !opts.has('out') && !isCleanCommit(tree)) {
     process.stderr.write(`bench: the tree is ${tree}: bench/results/ takes runs of a clean, committed tree only (commit first, or use --out DIR)\n`);
     return 2;
   }
