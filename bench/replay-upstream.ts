@@ -11,7 +11,9 @@
 // Does not own: writes over HTTP (create/modify/delete are methods), protobuf, Tables, admission.
 //
 // Watch delivery and backpressure: replay/watch-fanout.ts (a slow client is never queued for; it
-// replays from history when its socket drains, or gets 410). Each change is encoded once.
+// replays from history when its socket drains, or gets 410). Each change is encoded once (the product's
+// encoder, src/views/encoder.ts); each type's history is the product's ring (MemoryEventLog,
+// src/views/event-log.ts), positions being the replay's revisions with seq 0.
 //
 // Run as a process (the benchmark harness does):
 //   node --import tsx bench/replay-upstream.ts --tenants 1000 --namespaces-per-tenant 10 --nodes 1000 \
@@ -44,18 +46,17 @@ import { parseListOptions, parseResourceVersion } from '../src/query/list-option
 import type { FieldSelector } from '../src/query/field-selector.ts';
 import { jsonList } from '../src/serve/encoding.ts';
 import { objectJson } from '../src/views/encoder.ts';
+import { MemoryEventLog } from '../src/views/event-log.ts';
 import { BUILT_IN_SERVED } from '../src/serve/served-types.ts';
 import { failure, notFound, sendStatus, StatusError } from '../src/basics/status.ts';
 import { TENANCY_TYPES } from '../src/server/tenant-engine.ts';
 import { makeDataset, seededRandom, TENANT_LABEL, type Dataset, type DatasetParams } from './dataset.ts';
 import { Collection, type Snapshot } from './replay/collection.ts';
 import { discoveryDocuments } from './replay/discovery.ts';
-import { EventRing, type ChangeType, type ReplayEvent } from './replay/event-ring.ts';
-import { eventFrame } from './replay/frames.ts';
 import { pace, type Pacer } from './replay/pacer.ts';
 import { answerReview, PROXY_TOKEN } from './replay/reviews.ts';
 import { decodeContinue, encodeContinue, Snapshots } from './replay/snapshots.ts';
-import { WatchFanout } from './replay/watch-fanout.ts';
+import { changeFrame, WatchFanout, type ChangeType, type ReplayEvent } from './replay/watch-fanout.ts';
 import { serveCommands } from './replay/commands.ts';
 
 export { userToken } from './replay/reviews.ts';
@@ -120,7 +121,7 @@ export class ReplayUpstream {
   readonly #server: https.Server;
   readonly #types = new Map<string, ResourceType>();
   readonly #collections = new Map<string, Collection>();
-  readonly #history = new Map<string, EventRing>();
+  readonly #history = new Map<string, MemoryEventLog<ReplayEvent>>();
   readonly #snapshots = new Snapshots();
   readonly #fanout: WatchFanout;
   readonly #sockets = new Set<Socket>();
@@ -140,6 +141,7 @@ export class ReplayUpstream {
     this.dataset = dataset;
     const indexLabel = options.indexLabel ?? TENANT_LABEL;
     const historyEvents = options.historyEvents ?? DEFAULT_HISTORY_EVENTS;
+    if (!Number.isInteger(historyEvents) || historyEvents < 1) throw new Error(`history capacity must be a positive integer, got ${historyEvents}`);
     for (const type of REPLAY_TYPES) {
       this.#types.set(`${type.group}/${type.version}/${type.resource}`, type);
       this.#collections.set(typeId(type), new Collection(type, indexLabel));
@@ -150,7 +152,7 @@ export class ReplayUpstream {
       const collection = this.#collection(type);
       for (const object of objects) collection.put(stamped(object, ++this.#revision, type));
     }
-    for (const type of REPLAY_TYPES) this.#history.set(typeId(type), new EventRing(historyEvents, this.#revision));
+    for (const type of REPLAY_TYPES) this.#history.set(typeId(type), new MemoryEventLog<ReplayEvent>(historyEvents, { rv: this.#revision, seq: 0 }));
     this.#fanout = new WatchFanout(
       { revision: () => this.#revision, objects: (t) => this.#collection(t).values(), history: (t) => this.#ring(t) },
       indexLabel,
@@ -328,7 +330,7 @@ export class ReplayUpstream {
     return c;
   }
 
-  #ring(type: ResourceType): EventRing {
+  #ring(type: ResourceType): MemoryEventLog<ReplayEvent> {
     const r = this.#history.get(typeId(type));
     if (!r) throw new Error(`the replay does not serve ${qualifiedResource(type)}`);
     return r;
@@ -338,8 +340,8 @@ export class ReplayUpstream {
     const collection = this.#collection(type);
     if (change === 'DELETED') collection.remove(objectKey(object));
     else collection.put(object);
-    const event: ReplayEvent = { rv: this.#revision, type: change, object, previous, frame: eventFrame(change, object) };
-    this.#ring(type).push(event);
+    const event: ReplayEvent = { position: { rv: this.#revision, seq: 0 }, type: change, object, previous, frame: changeFrame(change, object) };
+    this.#ring(type).append(event);
     this.#changes++;
     this.#fanout.publish(event, type);
   }

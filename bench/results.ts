@@ -1,10 +1,9 @@
 // Benchmark results: one JSON file per scenario run in bench/results/ (parameters, commit, machine, every
-// figure with its unit, for both proxies and their ratio), and bench/RESULTS.md regenerated from the
-// newest result of each scenario, with the method and the targets.
+// figure with its unit, for both proxies and their ratio), and what bench/RESULTS.md says of each
+// scenario's method and targets (results-report.ts renders it from the stored files).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { capacityModel } from './capacity.ts';
 import { FLOOR_METHODS } from './floor-methods.ts';
 import type { ProxyKind } from './fleet.ts';
 import { machine, ROOT, type Figure, type Figures } from './harness.ts';
@@ -31,7 +30,13 @@ export interface StoredResult extends ScenarioResult {
 
 export const RESULTS_DIR = path.join(ROOT, 'bench/results');
 
-function commit(): string {
+/** A bare commit hash: the run was made from a committed tree (not `…+dirty`, not `unknown`). */
+export function isCleanCommit(commit: string): boolean {
+  return /^[0-9a-f]{7,40}$/.test(commit);
+}
+
+/** HEAD's short hash, with `+dirty` when src/, streams/ or bench/ (results aside) has uncommitted changes. */
+export function treeCommit(): string {
   try {
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'streams', 'bench', ':!bench/results', ':!bench/RESULTS.md'], { cwd: ROOT, encoding: 'utf8' }).trim();
@@ -48,14 +53,14 @@ export function storeResult(result: ScenarioResult, dir = RESULTS_DIR): string {
     if (other && figure.value !== 0 && Number.isFinite(other.value / figure.value)) ratio[name] = Math.round((other.value / figure.value) * 100) / 100;
   }
   const date = new Date().toISOString();
-  const stored: StoredResult = { date, commit: commit(), machine: machine(), ...result, ratio };
+  const stored: StoredResult = { date, commit: treeCommit(), machine: machine(), ...result, ratio };
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${date.replace(/[:.]/g, '-')}-${result.scenario}.json`);
   writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`);
   return file;
 }
 
-const METHOD: Record<string, string> = {
+export const METHOD: Record<string, string> = {
   ...FLOOR_METHODS,
   'fan-out':
     'Watchers (chunked HTTP, one TLS connection each, client certificates) spread over load-generator processes watch `/api/v1/namespaces` as their tenant\'s owner. The upstream changes namespaces of all tenants at a fixed rate, stamping each change with the time it wrote it; a watcher records, for each event it parsed, now − that stamp (same machine, `performance.timeOrigin + performance.now()` in both processes). With the replay upstream, "upstream write acknowledged" and "proxy received the event" are the same instant to within the loopback hop, so one latency is reported for both. Memory per watcher: (RSS or V8 heap after the watchers connected − before) ÷ watchers. CPU: the proxy process\'s user+system time during the emission window ÷ the window; machine busy: all processes\' CPU time in that window (from /proc/stat) ÷ (window × cores), which shows when the load generators and the upstream leave the proxy no core to run on. The load generators run at nice 10, below the proxy and the upstream; their own event-loop delay over the window is reported (`client_loop_delay_*`), as are the proxy\'s (`proxy_loop_delay_*`, from its `nodejs_eventloop_lag_*` metrics) and the time it spent in GC pauses; a loop delay is what a 5 ms (clients) or 10 ms (proxy) sampling timer fired late. After the watchers connected, one emission at the warm-up rate comes first: the proxy and the clients meet it with their post-connect garbage collection and cold code, so it is reported apart (`first_emission_*`). Each rate then runs in several windows of the same length, whose samples are pooled for p50/p99/max (`p99_worst_window_*`: the worst window\'s own p99); CPU and machine busy are the windows\' mean, loop delays their worst.',
@@ -147,55 +152,4 @@ export function targetChecks(r: StoredResult): string[] {
     if (before !== undefined && after !== undefined) line(after - before <= Math.max(noise ?? 0, 2), `slow consumers do not move the others' p99 by more than noise (${before} → ${after} ms; noise between identical runs ${noise} ms)`);
   }
   return checks;
-}
-
-function table(r: StoredResult): string {
-  const cell = (f: Figure | undefined) => (f === undefined ? '—' : `${f.value} ${f.unit}`);
-  if (r.columns) {
-    const keys = r.columns.map((c) => c.key);
-    const names = [...new Set(keys.flatMap((k) => Object.keys(r.figures[k] ?? {})))];
-    const rows = names.map((n) => `| ${n} | ${keys.map((k) => cell(r.figures[k]?.[n])).join(' | ')} |`);
-    return [`| figure | ${r.columns.map((c) => c.heading).join(' | ')} |`, `|---|${keys.map(() => '---|').join('')}`, ...rows].join('\n');
-  }
-  const m = r.figures.multiplexer ?? {};
-  const f = r.figures.forwarding ?? {};
-  const names = [...new Set([...Object.keys(m), ...Object.keys(f)])];
-  const rows = names.map((n) => `| ${n} | ${cell(m[n])} | ${cell(f[n])} | ${r.ratio[n] === undefined ? '—' : `×${r.ratio[n]}`} |`);
-  return ['| figure | multiplexer | forwarding baseline | baseline ÷ multiplexer |', '|---|---|---|---|', ...rows].join('\n');
-}
-
-/** Rewrites bench/RESULTS.md from the newest result of each scenario, keeping the hand-written history. */
-export function renderResults(dir = RESULTS_DIR, out = path.join(ROOT, 'bench/RESULTS.md')): void {
-  const newest = new Map<string, StoredResult>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
-    const r = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as StoredResult;
-    newest.set(r.scenario, r);
-  }
-  let history = '';
-  try {
-    const current = readFileSync(out, 'utf8');
-    const i = current.indexOf('## History');
-    if (i >= 0) history = current.slice(i);
-  } catch {
-    /* first run */
-  }
-  const parts = [
-    '# Benchmark results',
-    '',
-    'Generated by `npm run bench` from the newest file of each scenario in `bench/results/` (each file holds the parameters, the commit, the machine and every figure). Everything runs on one machine: the proxy, the upstream, and the load generators (separate processes) share its cores, so every figure includes that contention.',
-    '',
-  ];
-  for (const r of [...newest.values()].sort((a, b) => a.scenario.localeCompare(b.scenario))) {
-    parts.push(`## ${r.scenario}`, '', `${r.date}, commit ${r.commit}, ${String(r.machine.cpus)} × ${String(r.machine.model)}, Node ${String(r.machine.node)}.`, '');
-    parts.push(`**Upstream:** ${r.upstream === 'replay' ? 'the replay upstream (bench/replay-upstream.ts)' : 'the real local control plane (kube-apiserver 1.20.2 + etcd 3.4)'} — ${r.upstreamWhy}.`, '');
-    parts.push(`**Method:** ${METHOD[r.scenario] ?? ''}`, '');
-    parts.push(`**Parameters:** ${Object.entries(r.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`, '');
-    parts.push(table(r), '');
-    const checks = targetChecks(r);
-    if (checks.length > 0) parts.push('**Targets:**', '', ...checks.map((c) => `- ${c}`), '');
-    for (const note of r.notes ?? []) parts.push(`> ${note}`, '');
-  }
-  parts.push(...capacityModel(newest));
-  parts.push(history || '## History\n\nBefore/after figures of changes made because of these benchmarks.\n');
-  writeFileSync(out, parts.join('\n'));
 }

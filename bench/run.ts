@@ -8,9 +8,13 @@
 // --upstream-config-maps, --upstream-requests, --upstream-concurrency 8,64, --upstream-watches, --upstream-changes; the replica scenarios: --replicas, --replica-tenants, --replica-rates,
 // --load-processes-per-replica, --failover-rate, --lease-ttl-seconds, --storm-seconds, --cold-start-tenants.
 // Everything binds to 127.0.0.1; a watchdog ends the run after --max-minutes.
+// Into bench/results/ only from a clean tree: with uncommitted changes under src/, streams/ or bench/ it
+// refuses to run (use --out elsewhere, or --smoke). `--regenerate` runs nothing: it rewrites
+// bench/RESULTS.md from the stored files (results-report.ts).
 import { mkdirSync } from 'node:fs';
 import type { ProxyKind } from './fleet.ts';
-import { renderResults, RESULTS_DIR, storeResult, type ScenarioResult } from './results.ts';
+import { isCleanCommit, RESULTS_DIR, storeResult, treeCommit, type ScenarioResult } from './results.ts';
+import { renderResults } from './results-report.ts';
 import { cachedList } from './scenarios/cached-list.ts';
 import { failover } from './scenarios/failover.ts';
 import { fanOut } from './scenarios/fan-out.ts';
@@ -42,11 +46,21 @@ function args(): Map<string, string> {
 
 async function main(): Promise<number> {
   const opts = args();
+  if (opts.has('regenerate')) {
+    renderResults();
+    process.stdout.write('[bench] bench/RESULTS.md regenerated from bench/results/\n');
+    return 0;
+  }
   const smoke = opts.has('smoke');
   const num = (k: string, full: number, tiny: number) => Number(opts.get(k) ?? (smoke ? tiny : full));
   const wanted = (opts.get('scenario') ?? SCENARIOS.join(',')).split(',') as Scenario[];
   const proxies = (opts.get('proxies') ?? 'multiplexer,forwarding').split(',') as ProxyKind[];
   const out = opts.get('out') ?? RESULTS_DIR;
+  const tree = treeCommit();
+  if (!smoke && !opts.has('out') && !isCleanCommit(tree)) {
+    process.stderr.write(`bench: the tree is ${tree}: bench/results/ takes runs of a clean, committed tree only (commit first, or use --out DIR)\n`);
+    return 2;
+  }
   const maxMinutes = num('max-minutes', 40, 9);
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: time limit of ${maxMinutes} min reached, stopping\n`);
@@ -99,7 +113,8 @@ async function main(): Promise<number> {
       log(`${scenario} failed: ${(err as Error).stack ?? String(err)}`);
     }
   }
-  renderResults(out, smoke || opts.has('out') ? `${out}/RESULTS.md` : undefined);
+  if (smoke || opts.has('out')) renderResults(out, `${out}/RESULTS.md`, null);
+  else renderResults();
   log(`done (${failures} scenario(s) failed); results in ${out}`);
   return failures > 0 ? 1 : 0;
 }

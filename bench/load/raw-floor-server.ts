@@ -22,7 +22,6 @@ import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import type { KubeObject } from '../../streams/kube-object.ts';
 import { createCertificateAuthority, issueCertificate } from '../../src/server/pki.ts';
-import { chunk } from '../replay/frames.ts';
 import { pace } from '../replay/pacer.ts';
 import { EMITTED_AT_ANNOTATION } from '../replay-upstream.ts';
 
@@ -88,11 +87,14 @@ function onStream(stream: http2.ServerHttp2Stream): void {
 const server = transport === 'tls' ? tls.createServer({ cert: serving.certPem, key: serving.keyPem }, onSecureConnection) : http2.createSecureServer({ cert: serving.certPem, key: serving.keyPem }).on('stream', onStream);
 await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
 
-/** One batch of `count` events: encoded once, one write per client. */
+const CRLF = Buffer.from('\r\n', 'latin1');
+
+/** One batch of `count` events: encoded once (one HTTP/1.1 chunk over TLS), one write per client. */
 function writeBatch(count: number): void {
   const lines = Array.from({ length: count }, nextLine).join('');
   if (transport === 'tls') {
-    const frame = chunk(lines);
+    const body = Buffer.from(lines);
+    const frame = Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`, 'latin1'), body, CRLF]);
     for (const socket of sockets) socket.write(frame);
   } else {
     const data = Buffer.from(lines);

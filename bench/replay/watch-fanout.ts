@@ -3,8 +3,13 @@
 // Owns: watcher registration (indexed by the value of one label, the tenant label, when the watch's
 // selector pins it — so a change visits only its tenant's watches plus the unindexed ones), per-watcher
 // label/field filtering with the watch cache's old/new rule (in→in MODIFIED, out→in ADDED, in→out
-// DELETED), replay from the type's history, bookmarks, deadlines. Does not own the objects or history
-// (the ReplayUpstream passes them in) or the encoding of events (frames.ts, once per event).
+// DELETED), replay from the type's history, bookmarks, deadlines. Does not own the objects or the
+// history (the ReplayUpstream passes them in: one product MemoryEventLog per type, src/views/event-log.ts)
+// nor the bytes (the product's encoder, src/views/encoder.ts: each change's frame is built once).
+//
+// Not the product's Watcher (src/serve/watcher.ts): that one follows an identity's view and moves
+// between views; this one plays kube-apiserver's watch of one type, with the apiserver's semantics
+// (resume after a resourceVersion, ERROR 410 Expired, bookmarks, timeoutSeconds) and its own buffer limit.
 //
 // Ordering: a watcher gets its type's events in revision order; `position` is the last revision it has
 // been offered. Everything runs on the event loop, so a catch-up and live delivery never interleave.
@@ -23,10 +28,34 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { KubeObject } from '../../streams/kube-object.ts';
-import { qualifiedResource, typeId, type ResourceType } from '../../streams/resource-type.ts';
+import { groupVersion, qualifiedResource, typeId, type ResourceType } from '../../streams/resource-type.ts';
+import type { Position } from '../../streams/position.ts';
+import { failure } from '../../src/basics/status.ts';
 import type { LabelSelector } from '../../src/query/label-selector.ts';
-import type { EventRing, ReplayEvent } from './event-ring.ts';
-import { addedFrame, bookmarkFrame, eventFrame, expiredFrame } from './frames.ts';
+import { bookmarkEvent } from '../../src/serve/encoding.ts';
+import { deletedAt, eventBytes, sharedEvent } from '../../src/views/encoder.ts';
+import type { EventLog, LoggedEvent } from '../../src/views/event-log.ts';
+
+export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+/** One change of the replay's cluster, as its type's history keeps it. */
+export interface ReplayEvent extends LoggedEvent {
+  /** `{ rv: revision, seq: 0 }`: the replay's revisions are etcd's, one global counter, never a seq. */
+  readonly position: Position;
+  readonly type: ChangeType;
+  readonly object: KubeObject;
+  /** The object before this change (undefined for ADDED). */
+  readonly previous: KubeObject | undefined;
+  /** `{"type":…,"object":…}\n` framed as one HTTP chunk, encoded once, shared by every watcher. */
+  readonly frame: Buffer;
+}
+
+/** The frame of a change, built once for every watcher (see ReplayEvent.frame). */
+export function changeFrame(type: ChangeType, object: KubeObject): Buffer {
+  // Not through the encoder's per-object cache (sharedEvent): a WeakMap entry per change costs the GC
+  // more than it saves, the object being in no other event.
+  return eventBytes(type, JSON.stringify(object)).chunk;
+}
 
 export interface WatchSpec {
   type: ResourceType;
@@ -52,7 +81,7 @@ export interface FanoutStats {
 export interface FanoutSource {
   revision(): number;
   objects(type: ResourceType): readonly KubeObject[];
-  history(type: ResourceType): EventRing;
+  history(type: ResourceType): EventLog<ReplayEvent>;
 }
 
 class Watcher {
@@ -97,7 +126,6 @@ export class WatchFanout {
   readonly #indexLabel: string;
   readonly #byType = new Map<string, TypeWatchers>();
   readonly #corked: Watcher[] = [];
-  readonly #converted = new WeakMap<ReplayEvent, Map<string, Buffer>>();
   readonly #ticker: NodeJS.Timeout;
   #batchDepth = 0;
 
@@ -188,8 +216,8 @@ export class WatchFanout {
   }
 
   #offer(w: Watcher, event: ReplayEvent): void {
-    if (w.blocked || event.rv <= w.position) return;
-    w.position = event.rv;
+    if (w.blocked || event.position.rv <= w.position) return;
+    w.position = event.position.rv;
     const frame = this.#frameFor(w, event);
     if (frame && !this.#write(w, frame)) w.blocked = true;
   }
@@ -204,24 +232,25 @@ export class WatchFanout {
         while (backlog.next < backlog.items.length) {
           const item = backlog.items[backlog.next++];
           if (!item || (match && !match(item))) continue;
-          if (!this.#write(w, addedFrame(item))) {
+          // The synthetic ADDED of a watch from resourceVersion 0: the encoder's, shared by every such watcher.
+          if (!this.#write(w, sharedEvent('ADDED', item).chunk)) {
             w.blocked = true;
             return;
           }
         }
         w.backlog = undefined;
       }
-      const ring = this.#source.history(w.spec.type);
-      if (w.position < ring.floor) {
+      const history = this.#source.history(w.spec.type).since({ rv: w.position, seq: 0 });
+      if (!history.ok) {
         this.stats.expired++;
-        this.#write(w, expiredFrame(w.position, ring.floor));
+        // The watch cache's answer to a resourceVersion older than its history (HTTP 200, then this).
+        const status = failure(410, 'Expired', `too old resource version: ${w.position} (${history.oldest.rv})`);
+        this.#write(w, eventBytes('ERROR', JSON.stringify(status)).chunk);
         this.#finish(w, false);
         return;
       }
-      for (let i = ring.indexAfter(w.position); i < ring.size; i++) {
-        const event = ring.at(i);
-        if (!event) continue;
-        w.position = event.rv;
+      for (const event of history.events) {
+        w.position = event.position.rv;
         const frame = this.#frameFor(w, event);
         if (frame && !this.#write(w, frame)) {
           w.blocked = true;
@@ -240,16 +269,10 @@ export class WatchFanout {
     const before = event.previous !== undefined && match(event.previous);
     if (now && before) return event.frame;
     if (!now && !before) return undefined;
-    let byType = this.#converted.get(event);
-    if (!byType) this.#converted.set(event, (byType = new Map()));
-    const type = now ? 'ADDED' : 'DELETED';
-    let frame = byType.get(type);
-    if (!frame) {
-      // Leaving the selection: the last state it had, at this change's revision (the watch cache's rule).
-      const object = now ? event.object : { ...(event.previous as KubeObject), metadata: { ...(event.previous as KubeObject).metadata, resourceVersion: String(event.rv) } };
-      byType.set(type, (frame = eventFrame(type, object)));
-    }
-    return frame;
+    // Crossing the selection: ADDED, or DELETED with the last state it had at this change's revision (the
+    // watch cache's rule); the encoder keeps one copy and one frame per object for every such watcher.
+    if (now) return sharedEvent('ADDED', event.object).chunk;
+    return sharedEvent('DELETED', deletedAt(event.previous as KubeObject, String(event.position.rv))).chunk;
   }
 
   /** Writes; false when the watcher must stop until its socket drains. */
@@ -321,4 +344,8 @@ export class WatchFanout {
     if (!set) group.byLabel.set(value, (set = new Set()));
     return set;
   }
+}
+
+function bookmarkFrame(type: ResourceType, revision: number): Buffer {
+  return bookmarkEvent(type, groupVersion(type), String(revision)).chunk;
 }

@@ -226,6 +226,38 @@ test('watch: a resourceVersion older than the history is ERROR 410 Expired, then
   }
 });
 
+test('watch: each type keeps its own history of the global revisions; a resume between two of its changes misses nothing', async () => {
+  const small = await ReplayUpstream.start({ dataset: { tenants: 2, namespacesPerTenant: 2, nodes: 2, storageClasses: 1 }, historyEvents: 2 });
+  const c = new KubeHttp(small.url, { caPem: small.ca.certPem, token: 'x' });
+  try {
+    const start = Number(small.resourceVersion);
+    const nodeNames = small.dataset.nodes.map((n) => n.metadata.name ?? '');
+    small.modify(nodeNames[0] ?? '', { type: NODES }); // start+1
+    small.modify('t0-ns0'); // start+2
+    small.modify(nodeNames[1] ?? '', { type: NODES }); // start+3
+    for (let i = 0; i < 3; i++) small.modify('t1-ns0'); // start+4 … start+6: evicts only namespaces
+    const nodes = await WatchReader.open(c, `/api/v1/nodes?watch=true&resourceVersion=${start + 2}`);
+    readers.push(nodes);
+    await nodes.waitForCount(1, 'the node change after the namespace one');
+    assert.equal(nodes.events.map((e) => rvOf(e.event.object)), [start + 3]);
+    const fromStart = await WatchReader.open(c, `/api/v1/nodes?watch=true&resourceVersion=${start}`);
+    readers.push(fromStart);
+    await fromStart.waitForCount(2, 'both node changes');
+    assert.equal(fromStart.events.map((e) => rvOf(e.event.object)), [start + 1, start + 3]);
+    const namespaces = await WatchReader.open(c, `/api/v1/namespaces?watch=true&resourceVersion=${start + 4}`);
+    readers.push(namespaces);
+    await namespaces.waitForCount(2, 'the two kept namespace changes');
+    assert.equal(namespaces.events.map((e) => rvOf(e.event.object)), [start + 5, start + 6]);
+    const tooOld = await WatchReader.open(c, `/api/v1/namespaces?watch=true&resourceVersion=${start + 3}`);
+    readers.push(tooOld);
+    await tooOld.waitForEnd();
+    assert.equal(tooOld.events.map((e) => e.event.type), ['ERROR']);
+  } finally {
+    c.close();
+    await small.stop();
+  }
+});
+
 test('watch: bookmarks only when asked, at the current revision; the stream ends at timeoutSeconds', async () => {
   const started = Date.now();
   const w = await watch('/api/v1/nodes?watch=true&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion=' + replay.resourceVersion);
