@@ -1,7 +1,7 @@
 // Benchmark plumbing: child processes (the proxies under test, load generators), their CPU and memory
 // from /proc, the tenant-proxy's own /metrics, percentiles, and the bench identities (a CA and one
 // client certificate per tenant user).
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -148,8 +148,13 @@ export async function startService(args: string[], timeoutMs = 120_000, env: Nod
   return { child, ready, stop: () => stopProcess(child, 10_000) };
 }
 
+/** Compiles tenant-proxy as it ships (`npm run build`: dist/), which is what the benchmarks run. */
+export function buildProduct(): void {
+  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+}
+
 /**
- * tenant-proxy as its own process, in front of `kubeconfig`, trusting client certificates of `clientCaFile`;
+ * tenant-proxy as its own process (the compiled build: buildProduct), in front of `kubeconfig`, trusting client certificates of `clientCaFile`;
  * replicas given one `certDir` serve one certificate (the first to start generates it).
  */
 export async function startTenantProxy(kubeconfig: string, clientCaFile: string, options: { certDir?: string; flags?: string[] } = {}): Promise<{ child: ChildProcess; url: string; caPem: string; metricsPort: number; readyMs: number; stop(): Promise<void> }> {
@@ -158,7 +163,7 @@ export async function startTenantProxy(kubeconfig: string, clientCaFile: string,
   const started = performance.now();
   // BENCH_PROXY_EXEC_ARGV='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the proxy under test.
   const execArgv = (process.env.BENCH_PROXY_EXEC_ARGV ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...execArgv, '--import', 'tsx', 'src/cli.ts', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--kubeconfig', kubeconfig, '--client-ca-file', clientCaFile, '--cert-dir', certDir, '--log-level', 'warn', ...(options.flags ?? [])], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...execArgv, 'bin/tenant-proxy.js', '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--kubeconfig', kubeconfig, '--client-ca-file', clientCaFile, '--cert-dir', certDir, '--log-level', 'warn', ...(options.flags ?? [])], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   const deadline = Date.now() + 180_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`tenant-proxy exited with ${child.exitCode}`);

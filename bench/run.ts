@@ -13,6 +13,7 @@
 // bench/RESULTS.md from the stored files (results-report.ts).
 import { mkdirSync } from 'node:fs';
 import type { ProxyKind } from './fleet.ts';
+import { buildProduct } from './harness.ts';
 import { isCleanCommit, RESULTS_DIR, storeResult, treeCommit, type ScenarioResult } from './results.ts';
 import { renderResults } from './results-report.ts';
 import { cachedList } from './scenarios/cached-list.ts';
@@ -61,6 +62,7 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: the tree is ${tree}: bench/results/ takes runs of a clean, committed tree only (commit first, or use --out DIR)\n`);
     return 2;
   }
+  buildProduct();
   const maxMinutes = num('max-minutes', 40, 9);
   const watchdog = setTimeout(() => {
     process.stderr.write(`bench: time limit of ${maxMinutes} min reached, stopping\n`);
