@@ -137,15 +137,19 @@ class Clients {
 
   constructor() {
     this.#child = fork(fileURLToPath(import.meta.url), ['--clients'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.#child.on('exit', (code, signal) => {
+      if (code !== 0 && signal !== 'SIGTERM') process.stderr.write(`the client process exited (code ${String(code)}, signal ${String(signal)})\n`);
+    });
     this.#child.on('message', (r: ClientReply) => {
       const i = this.#waiting.findIndex((w) => w.type === r.type);
       if (i >= 0) this.#waiting.splice(i, 1)[0]?.resolve(r);
     });
   }
 
-  ask<T extends ClientReply['type']>(command: ClientCommand, type: T): Promise<Extract<ClientReply, { type: T }>> {
-    return new Promise((resolve) => {
-      this.#waiting.push({ type, resolve: (r) => resolve(r as Extract<ClientReply, { type: T }>) });
+  ask<T extends ClientReply['type']>(command: ClientCommand, type: T, timeoutMs = 120_000): Promise<Extract<ClientReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the client process did not answer ${command.cmd} within ${timeoutMs} ms`)), timeoutMs);
+      this.#waiting.push({ type, resolve: (r) => (clearTimeout(timer), resolve(r as Extract<ClientReply, { type: T }>)) });
       this.#child.send(command);
     });
   }
