@@ -7,7 +7,8 @@
 // their sockets and buffers are not counted. Every watch is one tenant owner's watch of namespaces, so all
 // share one view and each change of the tenant's namespaces is one delivery per watch.
 //
-// `node --expose-gc --import tsx bench/micro/watch-memory.ts [watches=2000] [events=40] [streams per session=100] [transports=http1,http2]`
+// `node --expose-gc --import tsx bench/micro/watch-memory.ts [watches=2000] [events=40] [streams per session=100] [transports=http1,http2] [changes per turn=1]`
+// (changes per turn: upstream changes made together, 50 ms apart; several arrive at the proxy in one read.)
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -169,9 +170,10 @@ interface ConstructorCount {
  * a heap snapshot (which collects garbage first).
  */
 function heapCensus(dir: string): Map<string, ConstructorCount> {
-  const file = v8.writeHeapSnapshot(path.join(dir, `census-${Date.now()}.heapsnapshot`));
+  // WATCH_MEMORY_SNAPSHOTS=<dir> keeps the snapshots (open them in DevTools' Comparison view to see retainers).
+  const file = v8.writeHeapSnapshot(path.join(process.env.WATCH_MEMORY_SNAPSHOTS ?? dir, `census-${Date.now()}.heapsnapshot`));
   const snapshot = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
-  rmSync(file);
+  if (process.env.WATCH_MEMORY_SNAPSHOTS === undefined) rmSync(file);
   const fields = snapshot.snapshot.meta.node_fields;
   const types = snapshot.snapshot.meta.node_types[0];
   const [typeAt, nameAt, sizeAt] = [fields.indexOf('type'), fields.indexOf('name'), fields.indexOf('self_size')];
@@ -198,6 +200,7 @@ function collectGarbage(): void {
 interface TransportFigures {
   transport: Transport;
   watches: number;
+  changesPerTurn: number;
   heapBytesPerWatch: number;
   rssBytesPerWatch: number;
   objectsPerWatch: number;
@@ -215,12 +218,12 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 }
 
 /** CPU microseconds of this process while `events` namespace changes are made and delivered `expected` times. */
-async function cpuOfEvents(replay: ReplayUpstream, clients: Clients, events: number, expectedDeliveries: number): Promise<{ cpuMicros: number; delivered: number }> {
+async function cpuOfEvents(replay: ReplayUpstream, clients: Clients, events: number, changesPerTurn: number, expectedDeliveries: number): Promise<{ cpuMicros: number; delivered: number }> {
   const before = (await clients.ask({ cmd: 'count' }, 'count')).events;
   const started = process.cpuUsage();
   for (let i = 0; i < events; i++) {
     replay.modify(`t0-ns${i % 10}`);
-    await sleep(EVENT_INTERVAL_MS);
+    if ((i + 1) % changesPerTurn === 0) await sleep(EVENT_INTERVAL_MS);
   }
   let delivered = 0;
   await waitFor('deliveries', async () => {
@@ -232,7 +235,7 @@ async function cpuOfEvents(replay: ReplayUpstream, clients: Clients, events: num
   return { cpuMicros: used.user + used.system, delivered };
 }
 
-async function measure(transport: Transport, watches: number, events: number, streamsPerSession: number): Promise<TransportFigures> {
+async function measure(transport: Transport, watches: number, events: number, streamsPerSession: number, changesPerTurn: number): Promise<TransportFigures> {
   const dir = mkdtempSync(path.join(tmpdir(), 'watch-memory-'));
   const replay = await ReplayUpstream.start({ dataset: { tenants: 2, namespacesPerTenant: 10, nodes: 2, storageClasses: 2 } });
   const upstream = await loadUpstream({ kubeconfig: replay.kubeconfig(dir) });
@@ -248,7 +251,7 @@ async function measure(transport: Transport, watches: number, events: number, st
     await clients.ask({ cmd: 'open', transport, watches: 1, streamsPerSession, port, token, path: WATCH_PATH }, 'opened');
     await clients.ask({ cmd: 'close' }, 'closed');
     await waitFor('the warm-up watch to end', () => proxy.engine.api.watchHub.size === 0, 10_000);
-    const idle = await cpuOfEvents(replay, clients, events, 0);
+    const idle = await cpuOfEvents(replay, clients, events, changesPerTurn, 0);
     collectGarbage();
     const heap0 = v8.getHeapStatistics().used_heap_size;
     const rss0 = process.memoryUsage().rss;
@@ -270,11 +273,12 @@ async function measure(transport: Transport, watches: number, events: number, st
       if (count / watches >= 0.5) diff.push([key, { count: Math.round((count / watches) * 10) / 10, bytes: Math.round((after.bytes - before.bytes) / watches) }]);
     }
     diff.sort(([, a], [, b]) => b.count - a.count);
-    const busy = await cpuOfEvents(replay, clients, events, events * watches);
+    const busy = await cpuOfEvents(replay, clients, events, changesPerTurn, events * watches);
     await clients.ask({ cmd: 'close' }, 'closed');
     return {
       transport,
       watches,
+      changesPerTurn,
       heapBytesPerWatch: Math.round((heap1 - heap0) / watches),
       rssBytesPerWatch: Math.round((rss1 - rss0) / watches),
       objectsPerWatch: Math.round((objects / watches) * 10) / 10,
@@ -297,8 +301,9 @@ if (process.argv.includes('--clients')) {
   const events = Number(process.argv[3] ?? 40);
   const streamsPerSession = Number(process.argv[4] ?? 100);
   const transports = (process.argv[5] ?? 'http1,http2').split(',') as Transport[];
+  const changesPerTurn = Number(process.argv[6] ?? 1);
   for (const transport of transports) {
-    const figures = await measure(transport, watches, events, streamsPerSession);
+    const figures = await measure(transport, watches, events, streamsPerSession, changesPerTurn);
     process.stdout.write(`${JSON.stringify(figures)}\n`);
   }
 }
