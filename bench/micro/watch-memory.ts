@@ -252,10 +252,12 @@ async function measure(transport: Transport, watches: number, events: number, st
     await clients.ask({ cmd: 'close' }, 'closed');
     await waitFor('the warm-up watch to end', () => proxy.engine.api.watchHub.size === 0, 10_000);
     const idle = await cpuOfEvents(replay, clients, events, changesPerTurn, 0);
+    // The census parses a snapshot of tens of MB: RSS is read after it (and its garbage) and, for the
+    // watches, before the second one, so that only the watches are between the two readings.
+    const census0 = heapCensus(dir);
     collectGarbage();
     const heap0 = v8.getHeapStatistics().used_heap_size;
     const rss0 = process.memoryUsage().rss;
-    const census0 = heapCensus(dir);
     const opened = await clients.ask({ cmd: 'open', transport, watches, streamsPerSession, port, token, path: WATCH_PATH }, 'opened');
     if (opened.failed > 0) throw new Error(`${opened.failed} watches failed to open: ${opened.firstError ?? ''}`);
     await waitFor('every watcher', () => proxy.engine.api.watchHub.size === watches, 30_000);
