@@ -106,7 +106,18 @@ interface RequestedImpersonation {
   extra: Record<string, string[]>;
 }
 
+/**
+ * Whether any header asks for impersonation, read from the raw headers: Node keeps the object
+ * `headersDistinct` builds for as long as the request lives, which for a watch is its whole life.
+ */
+function asksImpersonation(req: ClientRequest): boolean {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (isImpersonationHeader(raw[i] ?? '')) return true;
+  return false;
+}
+
 function requestedImpersonation(req: ClientRequest): RequestedImpersonation | undefined {
+  if (!asksImpersonation(req)) return undefined;
   const requested: RequestedImpersonation = { groups: [], extra: {} };
   let any = false;
   for (const [name, values] of Object.entries(headersDistinct(req))) {

@@ -20,6 +20,7 @@ import { customResourceFields, defaultBuiltInFields, type FieldSet, type Selecta
 import { servedKindOf } from '../kinds/registry.ts';
 import { badRequest } from '../basics/status.ts';
 import { compareBytes, goQuote } from './go-strconv.ts';
+import { SelectorMemo } from './selector-memo.ts';
 
 export interface FieldRequirement {
   readonly field: string;
@@ -157,6 +158,13 @@ const escapeValue = (v: string): string => v.replace(/[\\,=]/g, (c) => `\\${c}`)
 
 /** The LIST handler's `FieldSelector.Transform(ConvertFieldLabel)`: rejects fields the kind does not support. */
 export function bindFieldSelector(terms: readonly FieldRequirement[], group: string, resource: string, namespaced = false): FieldSelector {
+  const key = `${group}/${resource}/${namespaced ? 'namespaced' : 'cluster'}?${terms.map((t) => `${t.field}${t.operator}${escapeValue(t.value)}`).join(',')}`;
+  return boundSelectors.get(key, () => bind(terms, group, resource, namespaced));
+}
+
+const boundSelectors = new SelectorMemo<FieldSelector>();
+
+function bind(terms: readonly FieldRequirement[], group: string, resource: string, namespaced: boolean): FieldSelector {
   const kind = kindOf(group, resource, namespaced);
   for (const t of terms) checkLabel(kind, t.field);
   const requirements = [...terms];

@@ -11,6 +11,7 @@
 // in operator position (`in in (in)` is valid); `x in ()` means `x in ("")`; an empty value is valid
 // (`x=`, `x in (a,)`); requirements are sorted by key; `x>1`/`x<1` (operators `gt`/`lt`) parse in 1.20.
 import { compareBytes, goQuote, parseInt64 } from './go-strconv.ts';
+import { SelectorMemo } from './selector-memo.ts';
 
 /** selection.Operator values, as Requirement.Operator() reports them. */
 export type LabelOperator = '=' | '==' | '!=' | 'in' | 'notin' | 'exists' | '!' | 'gt' | 'lt';
@@ -369,8 +370,11 @@ class Parser {
 }
 
 /** labels.Parse: the `labelSelector` query parameter. Throws `Error` with the apiserver's message. */
+const parsedSelectors = new SelectorMemo<LabelSelector>();
+
 export function parseLabelSelector(text: string): LabelSelector {
-  return new RequirementsSelector(new Parser(text).parse());
+  if (text === '') return EVERYTHING;
+  return parsedSelectors.get(text, () => new RequirementsSelector(new Parser(text).parse()));
 }
 
 export interface LabelSelectorObject {

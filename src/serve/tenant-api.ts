@@ -26,6 +26,7 @@ import { nonCanonical, notAcceptable } from './served-errors.ts';
 import type { ServedTypes } from './served-types.ts';
 import { ListSnapshots } from './snapshots.ts';
 import { WatchHub } from './watch-hub.ts';
+import type { Watcher } from './watcher.ts';
 import { httpWatchSink, WebSocketWatchSink } from './watch-sink.ts';
 import { WebSocketWatches } from './websocket-watches.ts';
 import { answerSelfAccessReview, answerSelfSubjectReview, augmentRulesReview, isSelfReview } from './self-reviews.ts';
@@ -57,6 +58,11 @@ export interface TenantApiDependencies {
 export interface Outcome {
   code: number;
   route: 'served' | 'granted-write' | 'local';
+  /**
+   * A served watch goes on after `handle` resolves: `onEnd` tells the listener (once) when its response
+   * has closed. Nothing of the request's handling is kept meanwhile, only what the listener holds.
+   */
+  onEnd?: (listener: () => void) => void;
 }
 
 /**
@@ -68,6 +74,17 @@ function namedWatch(options: ListOptions, info: RequestInfo): ListOptions {
   if (!options.fieldSelector.empty) throw badRequest('fieldSelector metadata.name doesn\'t match requested name');
   const name = info.name;
   return { ...options, fieldSelector: { ...options.fieldSelector, empty: false, exactName: name, matches: (o: { metadata?: { name?: string } }) => o.metadata?.name === name } as ListOptions['fieldSelector'] };
+}
+
+/**
+ * A served watch's end for the request's caller: its response's close (the watcher ends with it). Made
+ * here, not in the handler, so that the listener's closure holds these two and no frame of the handling.
+ */
+function watchEnd(watcher: Watcher, res: ClientResponse): (listener: () => void) => void {
+  return (listener) => {
+    if (watcher.closed) listener();
+    else res.once('close', listener);
+  };
 }
 
 export class TenantApi {
@@ -128,7 +145,7 @@ export class TenantApi {
       this.noteWrite(info, code);
       return { code, route: 'granted-write' };
     }
-    return { code: await this.#read(req, res, identity, info, type, scope), route: 'served' };
+    return this.#read(req, res, identity, info, type, scope);
   }
 
   /**
@@ -171,7 +188,7 @@ export class TenantApi {
     if (type) this.#fence.note(type, this.#deps.store(type));
   }
 
-  async #read(req: ClientRequest, res: ClientResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<number> {
+  async #read(req: ClientRequest, res: ClientResponse, identity: Identity, info: RequestInfo, type: ResourceType, scope: Scope): Promise<Outcome> {
     const media = negotiate(req.headers.accept);
     await this.#fence.wait(type, this.#deps.store(type));
     if (media.kind === 'not-acceptable') throw notAcceptable(type, req.headers.accept);
@@ -188,19 +205,17 @@ export class TenantApi {
     // connection forever either.
     if (info.verb !== 'watch') dropWhenIdle(res, this.#deps.clientIdleTimeoutMs);
     if (info.verb === 'get') {
-      return serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name));
+      return { code: await serveGet(res, target, info.name, options.resourceVersion, this.#deps.clock, (name) => this.#getOnly(scope, name)), route: 'served' };
     }
     const extendHistory = (position: Position) => this.#deps.projections.extendHistory(view, position);
     const servable = this.#deps.servable;
-    if (info.verb === 'list') return serveList(res, { target, options, clock: this.#deps.clock, snapshots: this.#snapshots, caller: identityKey(identity), extendHistory, servable });
+    if (info.verb === 'list') return { code: await serveList(res, { target, options, clock: this.#deps.clock, snapshots: this.#snapshots, caller: identityKey(identity), extendHistory, servable }), route: 'served' };
     const accept = () => {
       sendHeadNow(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
       return httpWatchSink(res);
     };
     const watcher = await startWatch({ target, options, accept, follow: (f) => this.#deps.projections.follow(identity, view, f), extendHistory, servable, resumePoint: (p) => this.#deps.projections.resumePoint(p), hub: this.watchHub, clock: this.#deps.clock });
-    await new Promise<void>((resolve) => (watcher.closed ? resolve() : res.once('close', () => resolve())));
-    watcher.close();
-    return 200;
+    return { code: 200, route: 'served', onEnd: watchEnd(watcher, res) };
   }
 
   /** Objects a Get-only clusterResources rule lets the identity read by name, though not list. */

@@ -3,6 +3,7 @@
 // event). All report backpressure the same way: write() returns false once the buffer (the socket's, or
 // the HTTP/2 stream's) is past its high-water mark, and `drain` fires when it has emptied.
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { constants as http2Constants, type Http2ServerResponse } from 'node:http2';
 import type { WebSocket } from 'ws';
 import type { EventBytes } from '../views/encoder.ts';
@@ -17,12 +18,27 @@ export interface WatchSink {
   destroy(): void;
   onDrain(listener: () => void): void;
   onClose(listener: () => void): void;
-  cork(): void;
-  uncork(): void;
+}
+
+/**
+ * HTTP/1.1 sinks written to since the last turn of the event loop, their sockets corked: each is
+ * uncorked once, after every event of the turn (several upstream changes arrive in one read at load)
+ * is written, so a socket gets one write — one TLS record — per batch instead of one per event. HTTP/2
+ * needs none of this: the session already sends its streams' frames in one write per turn.
+ */
+const corkedSinks = new Set<HttpWatchSink>();
+let uncorkScheduled = false;
+
+function uncorkCorkedSinks(): void {
+  uncorkScheduled = false;
+  for (const sink of corkedSinks) sink.uncork();
+  corkedSinks.clear();
 }
 
 export class HttpWatchSink implements WatchSink {
   readonly #res: ServerResponse;
+  /** The socket this turn's events wait in, corked (kept: the response lets go of its socket when it ends). */
+  #corked: Socket | undefined;
 
   constructor(res: ServerResponse) {
     this.#res = res;
@@ -37,10 +53,29 @@ export class HttpWatchSink implements WatchSink {
   write(event: EventBytes): boolean {
     const socket = this.#res.socket;
     if (!socket || !this.#res.headersSent || !this.#res.chunkedEncoding) return this.#res.write(event.line);
+    if (!this.#corked) {
+      this.#corked = socket;
+      socket.cork();
+      corkedSinks.add(this);
+      if (!uncorkScheduled) {
+        uncorkScheduled = true;
+        setImmediate(uncorkCorkedSinks);
+      }
+    }
     return socket.write(event.chunk);
   }
 
+  /** Sends what this turn wrote (uncorkCorkedSinks, or the stream's end). */
+  uncork(): void {
+    const socket = this.#corked;
+    if (!socket) return;
+    this.#corked = undefined;
+    corkedSinks.delete(this);
+    socket.uncork();
+  }
+
   end(): void {
+    this.uncork();
     if (!this.#res.writableEnded) this.#res.end();
   }
 
@@ -61,14 +96,6 @@ export class HttpWatchSink implements WatchSink {
 
   onClose(listener: () => void): void {
     this.#res.on('close', listener);
-  }
-
-  cork(): void {
-    this.#res.socket?.cork();
-  }
-
-  uncork(): void {
-    this.#res.socket?.uncork();
   }
 }
 
@@ -103,10 +130,6 @@ export class Http2WatchSink implements WatchSink {
   onClose(listener: () => void): void {
     this.#res.on('close', listener);
   }
-
-  cork(): void {}
-
-  uncork(): void {}
 }
 
 /** The sink of a watch answered on this response. */
@@ -162,8 +185,4 @@ export class WebSocketWatchSink implements WatchSink {
   onClose(listener: () => void): void {
     this.#ws.on('close', listener);
   }
-
-  cork(): void {}
-
-  uncork(): void {}
 }

@@ -86,10 +86,8 @@ export class Watcher implements ViewFollower {
 
   /** Starts with ADDED for every current object (resourceVersion "" / "0" / sendInitialEvents). */
   startWithInitialEvents(endBookmark: boolean, bookmarkPosition: Position): void {
-    this.#sink.cork();
     for (const object of this.#view.items()) if (this.passes(object)) this.#write({ type: 'ADDED', object });
     if (endBookmark) this.#writeBookmark(bookmarkPosition, { 'k8s.io/initial-events-end': 'true' });
-    this.#sink.uncork();
     this.#started = true;
   }
 
@@ -114,7 +112,6 @@ export class Watcher implements ViewFollower {
     // watcher stood before this batch, not with the batch's own first event.
     const after = this.#position;
     let restoredAt: Position | undefined;
-    this.#sink.cork();
     for (const event of events) {
       if (comparePositions(event.position, after) <= 0) continue;
       // Once the socket is full, finish the current position (history resumes after a position, never
@@ -128,7 +125,6 @@ export class Watcher implements ViewFollower {
       }
       if (emitted) this.#write(emitted);
     }
-    this.#sink.uncork();
     if (restoredAt) this.expire(`the changes up to ${formatPosition(restoredAt)} reached this replica as one difference (it took its state from a snapshot of the change log), not one by one`);
   }
 
@@ -215,7 +211,6 @@ export class Watcher implements ViewFollower {
     const rv = formatPosition(position);
     const key = (o: KubeObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name ?? ''}` : (o.metadata.name ?? ''));
     const heldByKey = new Map(held.filter((o) => this.passes(o)).map((o) => [key(o), o]));
-    this.#sink.cork();
     for (const [k, object] of heldByKey) {
       const now = next.get(k);
       if (now === undefined || !this.passes(now)) this.#write({ type: 'DELETED', object: deletedAt(object, rv) });
@@ -226,7 +221,6 @@ export class Watcher implements ViewFollower {
       if (before === undefined) this.#write({ type: 'ADDED', object });
       else if (before !== object) this.#write({ type: 'MODIFIED', object });
     }
-    this.#sink.uncork();
     this.#position = next.position;
   }
 
@@ -234,9 +228,7 @@ export class Watcher implements ViewFollower {
   lost(held: readonly KubeObject[], position: Position): void {
     if (this.#closed) return;
     const rv = formatPosition(position);
-    this.#sink.cork();
     for (const object of held) if (this.passes(object)) this.#write({ type: 'DELETED', object: deletedAt(object, rv) });
-    this.#sink.uncork();
     this.close();
   }
 

@@ -25,6 +25,7 @@ import { relayUpgrade, rejectUpgrade } from '../front/upgrade.ts';
 import type { Upstream } from '../basics/upstream.ts';
 import { UpstreamProbe } from './upstream-probe.ts';
 import { TenantEngine } from './tenant-engine.ts';
+import type { Outcome } from '../serve/tenant-api.ts';
 import type { Redis } from 'ioredis';
 import { connectRedis, readSharedAuthKey, replicationThrough, sharedCacheThrough } from './redis-connection.ts';
 import type { SharedCacheContext } from '../basics/shared-cache.ts';
@@ -41,6 +42,19 @@ export interface ProxyDependencies {
 }
 
 type Route = 'forwarded' | 'local' | 'rejected' | 'served' | 'granted-write';
+
+/** The log line of one request (an upgrade's is built where it is answered). */
+interface RequestLine {
+  user: string | undefined;
+  groups: readonly string[] | undefined;
+  verb: string;
+  method: string | undefined;
+  path: string;
+  http: string;
+  status: number;
+  durationMs: number;
+  route: Route;
+}
 
 export class TenantProxy {
   readonly config: Config;
@@ -167,6 +181,7 @@ export class TenantProxy {
     let identity: Identity | undefined;
     let route: Route = 'forwarded';
     let code: number;
+    let onEnd: Outcome['onEnd'];
     this.#inFlight++;
     try {
       if (isHttp2(req) && !this.#sessions.admitStream(req.stream)) {
@@ -183,6 +198,7 @@ export class TenantProxy {
         if (outcome) {
           route = outcome.route;
           code = outcome.code;
+          onEnd = outcome.onEnd;
         } else {
           code = await forward(req, res, identity, { upstream: this.upstream, timeoutMs: this.config.upstreamTimeoutMs, shutdown: this.#shutdown.signal, watch: info.verb === 'watch' });
           this.engine.api.noteWrite(info, code);
@@ -195,13 +211,20 @@ export class TenantProxy {
       if (!(err instanceof StatusError)) this.log.error({ err, path: info.path }, 'request failed');
       sendStatus(res, status, {}, identity ? statusBody(status, req.headers.accept) : `${JSON.stringify(status)}\n`);
       code = status.code;
-    } finally {
-      if (--this.#inFlight === 0) this.#drained?.();
     }
+    const line: RequestLine = { user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: loggedUrl(req.url ?? '/'), http: req.httpVersion, status: code, durationMs: 0, route };
+    // A served watch is in flight, and logged, until it ends; only the line waits for it, not this frame.
+    if (onEnd) onEnd(() => this.#requestEnded(line, started));
+    else this.#requestEnded(line, started);
+  }
+
+  #requestEnded(line: RequestLine, started: number): void {
+    if (--this.#inFlight === 0) this.#drained?.();
     const seconds = (performance.now() - started) / 1000;
-    this.metrics.requests.inc({ verb: info.verb, route, code: String(code) });
-    if (info.verb !== 'watch') this.metrics.requestDuration.observe({ route }, seconds);
-    this.log.info({ user: identity?.user, groups: identity?.groups, verb: info.verb, method: req.method, path: loggedUrl(req.url ?? '/'), http: req.httpVersion, status: code, durationMs: Math.round(seconds * 1000), route }, 'request');
+    this.metrics.requests.inc({ verb: line.verb, route: line.route, code: String(line.status) });
+    if (line.verb !== 'watch') this.metrics.requestDuration.observe({ route: line.route }, seconds);
+    line.durationMs = Math.round(seconds * 1000);
+    this.log.info(line, 'request');
   }
 
   readinessChecks(): ReadinessCheck[] {
