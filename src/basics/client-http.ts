@@ -16,6 +16,20 @@ export function isHttp2Response(res: ClientResponse): res is Http2ServerResponse
   return res instanceof Http2ServerResponse;
 }
 
+/** Whether the response's connection (HTTP/1.1) or stream (HTTP/2) has closed: its 'close' has fired. */
+export function responseClosed(res: ClientResponse): boolean {
+  return isHttp2Response(res) ? res.stream.destroyed : res.destroyed;
+}
+
+/**
+ * Calls `listener` once the response closes, or soon if it already has (a client gone while its request
+ * waited: 'close' fired before anyone listened).
+ */
+export function onResponseClose(res: ClientResponse, listener: () => void): void {
+  if (responseClosed(res)) setImmediate(listener);
+  else res.once('close', listener);
+}
+
 /**
  * The TLS connection the request came on. Over HTTP/2 this is the session's socket, shared by every
  * stream of the session: read from it (the peer certificate), never write to it or destroy it.

@@ -34,7 +34,7 @@ import { performGrantedWrite } from './granted-writes.ts';
 import { grantsWrite, writableThrough } from './write-grants.ts';
 import type { Upstream } from '../basics/upstream.ts';
 import { WriteFence } from './write-fence.ts';
-import { dropWhenIdle, sendHeadNow, type ClientRequest, type ClientResponse } from '../basics/client-http.ts';
+import { dropWhenIdle, onResponseClose, sendHeadNow, type ClientRequest, type ClientResponse } from '../basics/client-http.ts';
 
 export interface TenantApiDependencies {
   clock: EventClock;
@@ -83,7 +83,7 @@ function namedWatch(options: ListOptions, info: RequestInfo): ListOptions {
 function watchEnd(watcher: Watcher, res: ClientResponse): (listener: () => void) => void {
   return (listener) => {
     if (watcher.closed) listener();
-    else res.once('close', listener);
+    else onResponseClose(res, listener);
   };
 }
 

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { constants as http2Constants, type Http2ServerResponse } from 'node:http2';
 import type { WebSocket } from 'ws';
 import type { EventBytes } from '../views/encoder.ts';
-import { isHttp2Response, type ClientResponse } from '../basics/client-http.ts';
+import { isHttp2Response, onResponseClose, type ClientResponse } from '../basics/client-http.ts';
 
 export interface WatchSink {
   /** Queues one event; false when the client is not keeping up (wait for onDrain). */
@@ -95,7 +95,7 @@ export class HttpWatchSink implements WatchSink {
   }
 
   onClose(listener: () => void): void {
-    this.#res.on('close', listener);
+    onResponseClose(this.#res, listener);
   }
 }
 
@@ -128,7 +128,7 @@ export class Http2WatchSink implements WatchSink {
   }
 
   onClose(listener: () => void): void {
-    this.#res.on('close', listener);
+    onResponseClose(this.#res, listener);
   }
 }
 
