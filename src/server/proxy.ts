@@ -184,14 +184,15 @@ export class TenantProxy {
     let onEnd: Outcome['onEnd'];
     this.#inFlight++;
     try {
-      if (isHttp2(req) && !this.#sessions.admitStream(req.stream)) {
-        this.metrics.connectionsRejected.inc({ reason: 'stream-limit' });
-        throw new StatusError(429, 'TooManyRequests', `too many requests open over HTTP/2 at once: tenant-proxy serves at most ${this.config.maxConnections} (--max-connections); retry shortly`, { retryAfterSeconds: 1 });
-      }
+      // Health answers take no stream for long: a saturated proxy still says how it is.
       if (LOCAL_HEALTH_PATHS.has(info.path)) {
         route = 'local';
         code = this.#answerHealth(info, res, false);
       } else {
+        if (isHttp2(req) && !this.#sessions.admitStream(req.stream)) {
+          this.metrics.connectionsRejected.inc({ reason: 'stream-limit' });
+          throw new StatusError(429, 'TooManyRequests', `too many requests open over HTTP/2 at once: tenant-proxy serves at most ${this.config.maxConnections} (--max-connections); retry shortly`, { retryAfterSeconds: 1 });
+        }
         const caller = await this.#authenticator.authenticate(req);
         identity = await resolveImpersonation(req, caller, this.#reviewer);
         const outcome = await this.engine.api.handle(req, res, identity, info);

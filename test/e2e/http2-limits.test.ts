@@ -176,6 +176,8 @@ test('streams across sessions are held to --max-connections: the request past it
     assert.is(refusedWatch.status, 429, 'a watch past the bound too');
     refusedWatch.stream.resume();
     assert.is(await proxy.metric('tenant_proxy_client_connections_rejected_total', { reason: 'stream-limit' }), 2);
+    const health = await b.request('GET', '/readyz');
+    assert.is(health.status, 200, `a saturated proxy still answers its health over h2: ${health.body}`);
     assert.is(await proxy.metric('tenant_proxy_watchers'), 4);
     assert.not.ok(a.session.closed || b.session.closed, 'both sessions go on');
 
