@@ -2,7 +2,8 @@
 // in --cert-dir) and the CA bundle that verifies client certificates. Given files are polled and the
 // server's secure context is replaced when any of them changes; a bad new file is logged and the old
 // material kept.
-import { existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { Server } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -30,7 +31,9 @@ export interface ServingTlsOptions {
 export class ServingTls {
   readonly #options: ServingTlsOptions;
   readonly #log: Logger;
-  readonly #watched: string[] = [];
+  #poll: NodeJS.Timeout | undefined;
+  /** What each given file looked like when the material in force (or the last failed attempt) was read. */
+  #seen = new Map<string, string>();
   #context: SecureContextOptions = {};
   #clientCa: ClientCa = { generation: 0, certificates: [] };
   /** The CA of a generated serving certificate, for clients to trust. */
@@ -44,6 +47,7 @@ export class ServingTls {
   static async load(options: ServingTlsOptions, log: Logger): Promise<ServingTls> {
     const tls = new ServingTls(options, log);
     if (!options.tlsCertFile) await tls.#ensureSelfSigned();
+    for (const file of tls.#givenFiles()) tls.#seen.set(file, signatureNow(file));
     tls.#context = tls.#read();
     tls.#clientCa = { generation: 0, certificates: parseCertificates(tls.#context.ca) };
     return tls;
@@ -108,30 +112,60 @@ export class ServingTls {
     }
   }
 
-  /** Polls the given files and swaps the server's secure context when they change. */
+  /**
+   * Polls the given files and swaps the server's secure context when they change. Changes are judged
+   * against the files as they were read, not against the previous poll, so a file replaced before
+   * the first poll is still noticed.
+   */
   watch(server: Server): void {
-    const files = [this.#options.tlsCertFile, this.#options.tlsKeyFile, this.#options.clientCaFile].filter(Boolean);
-    for (const file of files) {
-      watchFile(file, { interval: POLL_INTERVAL_MS, persistent: false }, (curr, prev) => {
-        if (curr.mtimeMs === prev.mtimeMs && curr.size === prev.size && curr.ino === prev.ino) return;
-        try {
-          const next = this.#read();
-          const certificates = parseCertificates(next.ca);
-          server.setSecureContext(next);
-          this.#context = next;
-          this.#clientCa = { generation: this.#clientCa.generation + 1, certificates };
-          this.#log.info({ file }, 'reloaded TLS material');
-        } catch (err) {
-          this.#log.error({ file, err: (err as Error).message }, 'could not reload TLS material; keeping the current one');
-        }
-      });
-      this.#watched.push(file);
+    const files = this.#givenFiles();
+    if (files.length === 0) return;
+    this.#poll = setInterval(() => void this.#check(server, files), POLL_INTERVAL_MS);
+    this.#poll.unref();
+  }
+
+  async #check(server: Server, files: string[]): Promise<void> {
+    const now = await Promise.all(files.map(async (file) => [file, await signature(file)] as const));
+    const changed = now.filter(([file, seen]) => seen !== this.#seen.get(file)).map(([file]) => file);
+    if (changed.length === 0 || this.#poll === undefined) return;
+    for (const [file, seen] of now) this.#seen.set(file, seen);
+    try {
+      const next = this.#read();
+      const certificates = parseCertificates(next.ca);
+      server.setSecureContext(next);
+      this.#context = next;
+      this.#clientCa = { generation: this.#clientCa.generation + 1, certificates };
+      this.#log.info({ files: changed }, 'reloaded TLS material');
+    } catch (err) {
+      this.#log.error({ files: changed, err: (err as Error).message }, 'could not reload TLS material; keeping the current one');
     }
   }
 
-  close(): void {
-    for (const file of this.#watched.splice(0)) unwatchFile(file);
+  #givenFiles(): string[] {
+    return [this.#options.tlsCertFile, this.#options.tlsKeyFile, this.#options.clientCaFile].filter(Boolean);
   }
+
+  close(): void {
+    clearInterval(this.#poll);
+    this.#poll = undefined;
+  }
+}
+
+/** A file's identity and version as stat sees it; 'missing' when it cannot be stat'ed (the read says why). */
+async function signature(file: string): Promise<string> {
+  return stat(file).then(describe, () => 'missing');
+}
+
+function signatureNow(file: string): string {
+  try {
+    return describe(statSync(file));
+  } catch {
+    return 'missing';
+  }
+}
+
+function describe(s: Stats): string {
+  return `${s.ino}:${s.size}:${s.mtimeMs}`;
 }
 
 /** Names the generated serving certificate covers: loopback, the host name and the listen address. */
