@@ -9,9 +9,11 @@
 // --load-processes-per-replica, --failover-rate, --lease-ttl-seconds, --storm-seconds, --cold-start-tenants.
 // Everything binds to 127.0.0.1; a watchdog ends the run after --max-minutes.
 // Into bench/results/ only from a clean tree: with uncommitted changes under src/, streams/ or bench/ it
-// refuses to run (use --out elsewhere, or --smoke). `--regenerate` runs nothing: it rewrites
+// refuses to run (use --out elsewhere, or --smoke, whose results go to a temporary directory). `--regenerate` runs nothing: it rewrites
 // bench/RESULTS.md from the stored files (results-report.ts).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { ProxyKind } from './fleet.ts';
 import { buildProduct } from './harness.ts';
 import { isCleanCommit, RESULTS_DIR, storeResult, treeCommit, type ScenarioResult } from './results.ts';
@@ -56,7 +58,8 @@ async function main(): Promise<number> {
   const num = (k: string, full: number, tiny: number) => Number(opts.get(k) ?? (smoke ? tiny : full));
   const wanted = (opts.get('scenario') ?? SCENARIOS.join(',')).split(',') as Scenario[];
   const proxies = (opts.get('proxies') ?? 'multiplexer,forwarding').split(',') as ProxyKind[];
-  const out = opts.get('out') ?? RESULTS_DIR;
+  // Smoke runs measure nothing worth keeping: they go to a temporary directory unless --out says where.
+  const out = opts.get('out') ?? (smoke ? mkdtempSync(path.join(tmpdir(), 'tenant-proxy-bench-smoke-')) : RESULTS_DIR);
   const tree = treeCommit();
   if (!smoke && !opts.has('out') && !isCleanCommit(tree)) {
     process.stderr.write(`bench: the tree is ${tree}: bench/results/ takes runs of a clean, committed tree only (commit first, or use --out DIR)\n`);

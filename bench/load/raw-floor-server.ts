@@ -4,13 +4,15 @@
 // response head, then one chunk per event (the bytes the proxy writes: `<hex length>\r\n<event line>\r\n`);
 // `--transport h2`: an `http2` server, each watch a stream, one DATA write per event line.
 // Owns: the connections (streams), the event bytes, their schedule. Does not own: parsing requests (it
-// answers any request the same way), authentication (no client certificate is asked for), history.
+// answers any request the same way), authentication, history. With `--client-ca-file` it asks for and
+// verifies client certificates at the handshake, as tenant-proxy does, so a connection holds its peer's
+// certificate as the proxy's do (OpenSSL keeps it for the connection's life); nothing reads it.
 // Each event is encoded once (a fresh resourceVersion and emitted-at stamp on `--object`, the JSON object
 // the proxy would serve) and the same Buffer goes to every client; the events of one wake-up of the
 // schedule (bench/replay/pacer.ts) are one write per client, as the proxy corks a batch.
 // Backpressure: none — a client that does not read grows this process's buffers (the load generators read).
 //
-//   node --import tsx bench/load/raw-floor-server.ts --transport tls|h2 --object '{"kind":…}'
+//   node --import tsx bench/load/raw-floor-server.ts --transport tls|h2 --object '{"kind":…}' [--client-ca-file F]
 // Ready: one stdout line `{"url":…,"caPem":…}`. Then each stdin line is a command, answered by one line:
 //   {"cmd":"emit","eventsPerSecond":R,"durationMs":D} → {"emitted":N,"elapsedMs":X,"clients":C}
 // stdin's end or SIGTERM stops it.
@@ -18,6 +20,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import type { KubeObject } from '../../streams/kube-object.ts';
@@ -41,7 +44,7 @@ export interface FloorReply {
 const RESPONSE_HEAD = Buffer.from('HTTP/1.1 200 OK\r\nCache-Control: no-cache, private\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n', 'latin1');
 const HEAD_END = '\r\n\r\n';
 
-const { values } = parseArgs({ options: { transport: { type: 'string', default: 'tls' }, object: { type: 'string' } } });
+const { values } = parseArgs({ options: { transport: { type: 'string', default: 'tls' }, object: { type: 'string' }, 'client-ca-file': { type: 'string' } } });
 const transport = values.transport as FloorTransport;
 if (transport !== 'tls' && transport !== 'h2') throw new Error(`--transport tls|h2, got ${transport}`);
 const template = JSON.parse(values.object ?? '{}') as KubeObject;
@@ -84,7 +87,10 @@ function onStream(stream: http2.ServerHttp2Stream): void {
   streams.add(stream);
 }
 
-const server = transport === 'tls' ? tls.createServer({ cert: serving.certPem, key: serving.keyPem }, onSecureConnection) : http2.createSecureServer({ cert: serving.certPem, key: serving.keyPem }).on('stream', onStream);
+const clientCaFile = values['client-ca-file'];
+const verifyClients = clientCaFile ? { ca: readFileSync(clientCaFile), requestCert: true, rejectUnauthorized: true } : {};
+const options = { cert: serving.certPem, key: serving.keyPem, ...verifyClients };
+const server = transport === 'tls' ? tls.createServer(options, onSecureConnection) : http2.createSecureServer(options).on('stream', onStream);
 await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
 
 const CRLF = Buffer.from('\r\n', 'latin1');

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface, type Interface } from 'node:readline';
 import { makeDataset } from '../dataset.ts';
 import { Fleet, heapBytes } from '../fleet.ts';
-import { makeIdentities, percentiles, round, rssBytes, startService, type Figures } from '../harness.ts';
+import { makeIdentities, percentiles, round, rssBytes, startService, type Figures, type Identities } from '../harness.ts';
 import type { FloorReply, FloorTransport } from '../load/raw-floor-server.ts';
 import type { WatchTransport } from '../load/watchers.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
@@ -44,8 +44,9 @@ export interface RawFloor extends Emitter {
   stop(): Promise<void>;
 }
 
-export async function startRawFloor(transport: FloorTransport, object: KubeObject): Promise<RawFloor> {
-  const service = await startService(['bench/load/raw-floor-server.ts', '--transport', transport, '--object', JSON.stringify(object)]);
+/** `clientCaFile`: verify client certificates of this CA at the handshake, as tenant-proxy does. */
+export async function startRawFloor(transport: FloorTransport, object: KubeObject, clientCaFile?: string): Promise<RawFloor> {
+  const service = await startService(['bench/load/raw-floor-server.ts', '--transport', transport, '--object', JSON.stringify(object), ...(clientCaFile ? ['--client-ca-file', clientCaFile] : [])]);
   const { stdin, stdout } = service.child;
   if (!stdin || !stdout) throw new Error('raw floor: no stdio');
   const lines: Interface = createInterface({ input: stdout });
@@ -178,9 +179,13 @@ export async function openMeasured(writer: Writer, ids: Parameters<typeof Fleet.
   return { fleet, opened, figures };
 }
 
-/** A raw-floor server of `transport` writing `object`'s changes to one watch per entry of `users`: memory per watch, then the broadcast measurement. */
-export async function measureRawFloor(transport: FloorTransport, object: KubeObject, ids: Parameters<typeof Fleet.open>[1], users: readonly string[], sizes: BroadcastSizes, label: string, log: (m: string) => void, notes: string[]): Promise<Figures> {
-  const floor = await startRawFloor(transport, object);
+/**
+ * A raw-floor server of `transport` writing `object`'s changes to one watch per entry of `users`: memory per
+ * watch, then the broadcast measurement. `verifyClients`: the watches' client certificates are asked for and
+ * verified, as tenant-proxy does.
+ */
+export async function measureRawFloor(transport: FloorTransport, verifyClients: boolean, object: KubeObject, ids: Identities, users: readonly string[], sizes: BroadcastSizes, label: string, log: (m: string) => void, notes: string[]): Promise<Figures> {
+  const floor = await startRawFloor(transport, object, verifyClients ? ids.caFile : undefined);
   try {
     const writer = { ...floor, metricsPort: undefined };
     const { fleet, opened, figures } = await openMeasured(writer, ids, users, sizes.loadProcesses, WATCH_PATH, transport === 'h2' ? 'http2' : 'http', label, log, notes);
@@ -194,9 +199,11 @@ export async function measureRawFloor(transport: FloorTransport, object: KubeObj
   }
 }
 
-export const RAW_FLOOR_COLUMNS: { key: FloorTransport; heading: string }[] = [
-  { key: 'tls', heading: 'bare TLS server (HTTP/1.1 chunks, one connection per watch)' },
-  { key: 'h2', heading: 'bare HTTP/2 server (streams of one session per identity)' },
+/** The floor's columns: how it serves and whether it verifies the clients' certificates (tenant-proxy does). */
+export const RAW_FLOOR_COLUMNS: { key: string; heading: string; transport: FloorTransport; verifyClients: boolean }[] = [
+  { key: 'tls', heading: 'bare TLS server (HTTP/1.1 chunks, one connection per watch)', transport: 'tls', verifyClients: false },
+  { key: 'tls-client-certs', heading: 'the same, verifying client certificates as tenant-proxy does', transport: 'tls', verifyClients: true },
+  { key: 'h2', heading: 'bare HTTP/2 server (streams of one session per identity)', transport: 'h2', verifyClients: false },
 ];
 
 export async function rawFloor(params: RawFloorParams, log: (m: string) => void): Promise<ScenarioResult> {
@@ -208,14 +215,14 @@ export async function rawFloor(params: RawFloorParams, log: (m: string) => void)
   const ids = await makeIdentities(identities);
   const figures: Record<string, Figures> = {};
   const notes: string[] = [];
-  for (const { key } of RAW_FLOOR_COLUMNS) figures[key] = await measureRawFloor(key, namespace, ids, users, params, key, log, notes);
+  for (const { key, transport, verifyClients } of RAW_FLOOR_COLUMNS) figures[key] = await measureRawFloor(transport, verifyClients, namespace, ids, users, params, key, log, notes);
   return {
     scenario: 'raw-floor',
     upstream: 'replay',
     upstreamWhy: 'no upstream: a bare Node server writes the events itself, the floor the proxy is compared with',
     params: { ...params, broadcastRate: BROADCAST_RATE },
     figures,
-    columns: RAW_FLOOR_COLUMNS,
+    columns: RAW_FLOOR_COLUMNS.map(({ key, heading }) => ({ key, heading })),
     notes,
   };
 }

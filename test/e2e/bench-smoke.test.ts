@@ -142,12 +142,11 @@ function assertBroadcastColumn(f: Record<string, { value: number }> | undefined,
   for (const figure of ['broadcast_p50', 'broadcast_p99', 'cpu_per_delivery', 'cpu_at_saturation', 'rss_per_watcher']) assert.ok(Number.isFinite(f[figure]?.value), `${label}: ${figure}`);
 }
 
-test('raw-floor: the bare TLS and HTTP/2 servers delivered every broadcast to every watch, with CPU per delivery and memory per watch', (ctx) => {
+test('raw-floor: the bare TLS (with and without client certificates) and HTTP/2 servers delivered every broadcast to every watch, with CPU per delivery and memory per watch', (ctx) => {
   const r = ctx.results.get('raw-floor');
   assert.ok(r);
   const watches = Number(r.params.watches);
-  assertBroadcastColumn(r.figures.tls, watches, 'tls');
-  assertBroadcastColumn(r.figures.h2, watches, 'h2');
+  for (const column of ['tls', 'tls-client-certs', 'h2']) assertBroadcastColumn(r.figures[column], watches, column);
   assert.equal([r.figures.tls?.client_connections?.value, r.figures.h2?.client_connections?.value], [watches, r.params.h2Identities], 'one connection per TLS watch, one session per HTTP/2 identity');
   assert.ok(Number(r.figures.tls?.event_line_bytes?.value) > 0);
 });
