@@ -2,7 +2,7 @@
 // bench/results/ (or --out) and regenerates bench/RESULTS.md. `--smoke` runs every scenario at tiny
 // sizes (what the test suite does, so the harness cannot rot). Sizes can be overridden per run:
 // --tenants, --watchers-per-tenant, --rates 100,500, --seconds, --windows, --warm-up-rate, --load-processes,
-// --list-requests; raw-floor and broadcast: --floor-watches, --floor-h2-identities, --broadcast-tenants,
+// --list-requests, --target-windows (fan-out's windows at 500 events/s through tenant-proxy); raw-floor and broadcast: --floor-watches, --floor-h2-identities, --broadcast-tenants,
 // --broadcast-watchers-per-tenant, --broadcasts, --saturation-seconds, --max-saturation-rate; apiserver-watch:
 // --apiserver-watches, --apiserver-changes; fan-out-h2: --h2-tenants, --h2-watchers-per-tenant, --h2-rates; upstream-protocol:
 // --upstream-config-maps, --upstream-requests, --upstream-concurrency 8,64, --upstream-watches, --upstream-changes; the replica scenarios: --replicas, --replica-tenants, --replica-rates,
@@ -87,7 +87,7 @@ async function main(): Promise<number> {
   const loadProcessesPerReplica = num('load-processes-per-replica', 1, 1);
   const broadcastSizes = { broadcasts: num('broadcasts', 10, 2), saturationSeconds: num('saturation-seconds', 10, 1), maxSaturationRate: num('max-saturation-rate', 2000, 100), loadProcesses };
   const runners: Record<Scenario, () => Promise<ScenarioResult>> = {
-    'fan-out': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates, secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies, transport: 'http' }, log),
+    'fan-out': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates, secondsPerRate: seconds, windowsPerRate, targetRate: 500, targetWindows: num('target-windows', 10, 1), warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies, transport: 'http' }, log),
     'fan-out-websocket': () => fanOut({ tenants, watchersPerTenant, namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: [num('websocket-rate', 500, 20)], secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 500, 20), loadProcesses, proxies: ['multiplexer'], transport: 'websocket' }, log),
     // 100 identities × 100 watches: 10,000 watches over 100 HTTP/2 sessions, then over 10,000 TLS connections.
     'fan-out-h2': () => fanOutH2({ tenants: num('h2-tenants', 100, 4), watchersPerTenant: num('h2-watchers-per-tenant', 100, 5), namespacesPerTenant: num('namespaces-per-tenant', 10, 2), rates: (opts.get('h2-rates') ?? (smoke ? '20' : '100,500')).split(',').map(Number), secondsPerRate: seconds, windowsPerRate, warmUpRate: num('warm-up-rate', 100, 20), loadProcesses }, log),

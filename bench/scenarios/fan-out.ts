@@ -5,7 +5,7 @@
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Fleet, heapBytes, startTarget, type ProxyKind, type ProxyTarget } from '../fleet.ts';
-import { cpuSeconds, machineBusySeconds, percentiles, round, rssBytes, scrapeMany, type Figures, type Identities } from '../harness.ts';
+import { cpuSeconds, machineBusySeconds, percentiles, round, rssBytes, scrape, scrapeMany, type Figures, type Identities } from '../harness.ts';
 import type { WatchTransport } from '../load/watchers.ts';
 import { EVENT_LOOP_SAMPLE_MS } from '../../src/basics/metrics.ts';
 import type { ScenarioResult } from '../results.ts';
@@ -27,6 +27,11 @@ export async function proxyRuntime(target: Pick<ProxyTarget, 'metricsPort'>): Pr
   return { gcSeconds: m.nodejs_gc_duration_seconds_sum ?? NaN, loopDelayP99Ms: delayMs(m.nodejs_eventloop_lag_p99_seconds), loopDelayMaxMs: delayMs(m.nodejs_eventloop_lag_max_seconds) };
 }
 
+/** V8's old generation in use (where a watch's long-lived objects end up), from the proxy's metrics. */
+async function oldSpaceBytes(target: Pick<ProxyTarget, 'metricsPort'>): Promise<number | undefined> {
+  return target.metricsPort === undefined ? undefined : scrape(target.metricsPort, 'nodejs_heap_space_size_used_bytes', { space: 'old' });
+}
+
 /** The sizes of a fan-out: tenants and their watches, the emission rates and windows, the load generators. */
 export interface FanOutSizes {
   tenants: number;
@@ -36,6 +41,9 @@ export interface FanOutSizes {
   secondsPerRate: number;
   /** Emission windows per rate; their samples are pooled. */
   windowsPerRate: number;
+  /** Issue 17's tenant-scoped target: tenant-proxy's windows at this rate are at least `targetWindows`, judged by the worst. */
+  targetRate?: number;
+  targetWindows?: number;
   /** Rate of the unrecorded-as-steady-state first emission after the watchers connected. */
   warmUpRate: number;
   loadProcesses: number;
@@ -98,6 +106,7 @@ export async function measureFanOut(upstream: ReplayBench['upstream'], target: P
   await sleep(1_000);
   const rss0 = rssBytes(target.pid);
   const heap0 = await heapBytes(target);
+  const old0 = await oldSpaceBytes(target);
   const watcherUsers = users.flatMap((u) => Array.from({ length: load.watchersPerTenant }, () => u));
   log(`${label}: opening ${watcherUsers.length} watches`);
   const { fleet, opened, failed, connections, ms, firstError } = await Fleet.open(target, ids, watcherUsers, load.loadProcesses, WATCH_PATH, load.transport);
@@ -106,12 +115,14 @@ export async function measureFanOut(upstream: ReplayBench['upstream'], target: P
     await sleep(2_000);
     const rss1 = rssBytes(target.pid);
     const heap1 = await heapBytes(target);
+    const old1 = await oldSpaceBytes(target);
     f.watchers_connected = { value: opened, unit: 'watches' };
     f.client_connections = { value: connections, unit: 'connections' };
     f.connect_time = { value: round(ms / 1000, 1), unit: 's' };
     f.upstream_watch_connections = { value: target.kind === 'multiplexer' ? upstream.openWatches() : upstream.openWatches() - watchesBefore, unit: 'connections' };
     f.rss_per_watcher = { value: round((rss1 - rss0) / 1024 / Math.max(1, opened), 1), unit: 'KiB' };
     if (heap0 !== undefined && heap1 !== undefined) f.heap_per_watcher = { value: round((heap1 - heap0) / 1024 / Math.max(1, opened), 2), unit: 'KiB' };
+    if (old0 !== undefined && old1 !== undefined) f.old_space_per_watcher = { value: round((old1 - old0) / 1024 / Math.max(1, opened), 2), unit: 'KiB' };
     f.rss_total = { value: round(rss1 / 2 ** 20, 0), unit: 'MiB' };
     if (target.metricsPort !== undefined) {
       // What one Prometheus scrape costs with every watcher connected (the proxy's loop is busy meanwhile).
@@ -129,7 +140,8 @@ export async function measureFanOut(upstream: ReplayBench['upstream'], target: P
     log(`${label} first emission @ ${load.warmUpRate}/s: p99 ${round(firstLatency.p99)} ms, max ${round(firstLatency.max)} ms`);
     for (const rate of load.rates) {
       const windows: EmissionWindow[] = [];
-      for (let i = 0; i < load.windowsPerRate; i++) {
+      const count = rate === load.targetRate && target.kind === 'multiplexer' ? Math.max(load.windowsPerRate, load.targetWindows ?? 0) : load.windowsPerRate;
+      for (let i = 0; i < count; i++) {
         const w = await emitWindow(upstream, fleet, target, rate, load.secondsPerRate);
         windows.push(w);
         const expected = w.emitted * load.watchersPerTenant;
