@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { FLOOR_METHODS } from './floor-methods.ts';
 import type { ProxyKind } from './fleet.ts';
-import { machine, ROOT, type Figure, type Figures } from './harness.ts';
+import { machine, round, ROOT, type Figure, type Figures } from './harness.ts';
 
 export interface ScenarioResult {
   scenario: string;
@@ -119,6 +119,8 @@ export function targetChecks(r: StoredResult): string[] {
       const lost = (h2[`lost_at_${rate}`]?.value ?? NaN) + (h1[`lost_at_${rate}`]?.value ?? NaN);
       line(Number.isNaN(lost) ? undefined : lost === 0, `every event delivered over both transports at ${rate} events/s (lost ${h2[`lost_at_${rate}`]?.value} over HTTP/2, ${h1[`lost_at_${rate}`]?.value} over HTTP/1.1; p99 ${h2[`p99_at_${rate}`]?.value} vs ${h1[`p99_at_${rate}`]?.value} ms, proxy CPU ${h2[`cpu_at_${rate}`]?.value} vs ${h1[`cpu_at_${rate}`]?.value} % of a core)`);
     }
+  } else if (r.scenario === 'broadcast') {
+    broadcastChecks(r.figures.proxy ?? {}, r.figures.floor ?? {}, line);
   } else if (r.scenario === 'cached-list') {
     for (const f of ['json', 'table']) {
       for (const p of ['p50', 'p99']) {
@@ -158,4 +160,20 @@ export function targetChecks(r: StoredResult): string[] {
     if (before !== undefined && after !== undefined) line(after - before <= Math.max(noise ?? 0, 2), `slow consumers do not move the others' p99 by more than noise (${before} → ${after} ms; noise between identical runs ${noise} ms)`);
   }
   return checks;
+}
+
+/** Issue 17's broadcast targets: the proxy's delivery CPU at saturation, its share of the floor's efficiency, its broadcast p99 beside the floor's. */
+const MAX_CPU_PER_DELIVERY_US = 26;
+const MIN_SHARE_OF_FLOOR = 0.7;
+const MAX_P99_OVER_FLOOR = 1.25;
+
+function broadcastChecks(proxy: Figures, floor: Figures, line: (ok: boolean | undefined, text: string) => void): void {
+  const [cpu, floorCpu] = [proxy.cpu_per_delivery?.value, floor.cpu_per_delivery?.value];
+  const share = cpu === undefined || floorCpu === undefined ? undefined : floorCpu / cpu;
+  const [p99, floorP99] = [proxy.broadcast_p99?.value, floor.broadcast_p99?.value];
+  const lost = (proxy.broadcast_lost?.value ?? NaN) + (proxy.lost_at_saturation?.value ?? NaN);
+  line(cpu === undefined ? undefined : cpu <= MAX_CPU_PER_DELIVERY_US, `delivery CPU per event per watcher at saturation ≤ ${MAX_CPU_PER_DELIVERY_US} µs (${cpu} µs at ${proxy.saturation_rate?.value} events/s, ${proxy.cpu_at_saturation?.value} % of a core; raw floor ${floorCpu} µs)`);
+  line(share === undefined || !Number.isFinite(share) ? undefined : share >= MIN_SHARE_OF_FLOOR, `≥ ${MIN_SHARE_OF_FLOOR * 100} % of the raw floor's efficiency (floor µs ÷ proxy µs = ${share === undefined ? share : round(share * 100, 0)} %)`);
+  line(p99 === undefined || floorP99 === undefined ? undefined : p99 <= MAX_P99_OVER_FLOOR * floorP99, `broadcast to ${proxy.watchers_connected?.value} watchers: delivery p99 ≤ ${MAX_P99_OVER_FLOOR}× the raw floor's (${p99} ms vs ${floorP99} ms: ×${p99 === undefined || floorP99 === undefined ? undefined : round(p99 / floorP99)}; p50 ${proxy.broadcast_p50?.value} vs ${floor.broadcast_p50?.value} ms)`);
+  line(Number.isNaN(lost) ? undefined : lost === 0, `every broadcast reached every watcher through the proxy (lost ${proxy.broadcast_lost?.value} of isolated broadcasts, ${proxy.lost_at_saturation?.value} at saturation)`);
 }

@@ -96,6 +96,22 @@ test('notes: references are filled from stored clean runs; a dirty, missing or u
   assert.throws(() => renderReport(ctx.runs, '{{startup@aaaaaaa multiplexer.p99}}'), /no figure multiplexer.p99/);
 });
 
+test('a commit run several times: its section checks the targets of every one of those runs, and says whether any missed', () => {
+  const storm = (date: string, commit: string, caused: number): StoredRun => {
+    const result = stored(`${date}T00:00:00.000Z`, 'reconnect-storm', commit, 30);
+    (result.figures.multiplexer ??= {}).upstream_requests_caused = { value: caused, unit: 'requests' };
+    return { file: `${date}T00-00-00-000Z-reconnect-storm`, result };
+  };
+  const runs = [storm('2026-02-01', 'eeeeeee', 3), storm('2026-02-02', 'fffffff', 0), storm('2026-02-03', 'fffffff', 2), storm('2026-02-04', 'fffffff', 0)];
+  const section = sectionOf(renderReport(runs, ''), '## reconnect-storm');
+  assert.ok(section.includes('**Targets** in each of the 3 runs of commit fffffff, oldest first (1 of 3 runs missed one or more):'), section);
+  assert.ok(section.includes('- 2026-02-03T00-00-00-000Z-reconnect-storm:\n  - ✘ missed: a reconnect storm causes zero upstream requests (2;'), 'the worst run is shown');
+  assert.equal([...section.matchAll(/✔ met: a reconnect storm/g)].length, 2, 'and the others');
+  assert.not.ok(section.includes('(3;'), 'a run of another commit is not');
+  const single = sectionOf(renderReport(runs.slice(0, 2), ''), '## reconnect-storm');
+  assert.ok(single.includes('**Targets:**\n\n- ✔ met: a reconnect storm causes zero upstream requests (0;'), 'one run: its checks alone');
+});
+
 test('the check: a section without its commit, a dirty run cited, a missing History row are refused', (ctx) => {
   const text = renderReport(ctx.runs, '');
   checkReport(text, ctx.runs);
