@@ -46,14 +46,24 @@ export function treeCommit(): string {
   }
 }
 
-export function storeResult(result: ScenarioResult, dir = RESULTS_DIR): string {
+/**
+ * The tree a result was measured on: `startedOn`, the tree when the run began (the product was built from
+ * it then). If HEAD moved or the tree changed meanwhile, the scenarios after the change may have run other
+ * code (load generators and upstreams start from the working tree): `+changed-during-run`, never clean.
+ */
+export function measuredOn(startedOn: string): string {
+  const now = treeCommit();
+  return now === startedOn ? startedOn : `${startedOn}+changed-during-run`;
+}
+
+export function storeResult(result: ScenarioResult, startedOn: string, dir = RESULTS_DIR): string {
   const ratio: Record<string, number> = {};
   for (const [name, figure] of Object.entries(result.figures.multiplexer ?? {})) {
     const other = result.figures.forwarding?.[name];
     if (other && figure.value !== 0 && Number.isFinite(other.value / figure.value)) ratio[name] = Math.round((other.value / figure.value) * 100) / 100;
   }
   const date = new Date().toISOString();
-  const stored: StoredResult = { date, commit: treeCommit(), machine: machine(), ...result, ratio };
+  const stored: StoredResult = { date, commit: measuredOn(startedOn), machine: machine(), ...result, ratio };
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${date.replace(/[:.]/g, '-')}-${result.scenario}.json`);
   writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`);

@@ -111,7 +111,7 @@ async function main(): Promise<number> {
     if (!run) throw new Error(`unknown scenario ${scenario}; known: ${SCENARIOS.join(', ')}`);
     log(`── ${scenario}`);
     try {
-      const file = storeResult(await run(), out);
+      const file = storeResult(await run(), tree, out);
       log(`${scenario}: ${file}`);
     } catch (err) {
       failures++;

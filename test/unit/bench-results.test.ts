@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { checkReport, isClean, loadRuns, renderReport, renderResults, type StoredRun } from '../../bench/results-report.ts';
-import type { StoredResult } from '../../bench/results.ts';
+import { isCleanCommit, measuredOn, treeCommit, type StoredResult } from '../../bench/results.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite<{ dir: string; runs: StoredRun[] }>('bench results report', { dir: '', runs: [] });
@@ -110,6 +110,13 @@ test('a commit run several times: its section checks the targets of every one of
   assert.not.ok(section.includes('(3;'), 'a run of another commit is not');
   const single = sectionOf(renderReport(runs.slice(0, 2), ''), '## reconnect-storm');
   assert.ok(single.includes('**Targets:**\n\n- ✔ met: a reconnect storm causes zero upstream requests (0;'), 'one run: its checks alone');
+});
+
+test('a run is stamped with the tree it started on, and is never clean if the tree changed before its result was stored', () => {
+  const now = treeCommit();
+  assert.is(measuredOn(now), now, 'unchanged');
+  assert.is(measuredOn('0123abc'), '0123abc+changed-during-run', 'HEAD moved, or the tree changed, during the run');
+  assert.not.ok(isCleanCommit(measuredOn('0123abc')));
 });
 
 test('the check: a section without its commit, a dirty run cited, a missing History row are refused', (ctx) => {
