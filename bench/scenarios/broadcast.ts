@@ -45,7 +45,8 @@ export async function broadcast(params: BroadcastParams, log: (m: string) => voi
     } finally {
       await target.stop();
     }
-    figures.floor = await measureRawFloor('tls', true, storageClass, ids, watcherUsers, params, 'floor', log, notes);
+    const compareAtRate = figures.proxy?.saturation_rate?.value;
+    figures.floor = await measureRawFloor('tls', true, storageClass, ids, watcherUsers, { ...params, ...(compareAtRate === undefined ? {} : { compareAtRate }) }, 'floor', log, notes);
   } finally {
     await upstream.stop();
   }

@@ -23,6 +23,11 @@ export interface BroadcastSizes {
   /** The saturation rate's upper bound (small fleets would ask for thousands of events/s). */
   maxSaturationRate: number;
   loadProcesses: number;
+  /**
+   * Also a window at this rate, after the search: the CPU per delivery at the rate another writer
+   * saturated at (the floor at the proxy's rate: the same work, where the searched rates can differ).
+   */
+  compareAtRate?: number;
 }
 
 export interface RawFloorParams extends BroadcastSizes {
@@ -144,6 +149,13 @@ export async function measureBroadcast(emitter: Emitter, fleet: Fleet, target: P
   f.machine_busy_at_saturation = { value: round(s.machineBusy * 100, 0), unit: '% of all cores' };
   f.client_loop_delay_max_at_saturation = { value: round(s.clientLoopDelayMaxMs, 1), unit: 'ms' };
   log(`${label} at ${rate} events/s for ${sizes.saturationSeconds} s: ${round(busyShare(s, sizes) * 100, 0)} % of a core, ${round(cpuPerDelivery(s), 1)} µs per delivery, p99 ${round(sp.p99)} ms, lost ${lost(s, watches)}`);
+  if (sizes.compareAtRate !== undefined) {
+    const c = await emitWindow(emitter, fleet, target, sizes.compareAtRate, sizes.saturationSeconds);
+    f.compared_rate = { value: sizes.compareAtRate, unit: 'events/s' };
+    f.cpu_per_delivery_at_compared_rate = { value: round(cpuPerDelivery(c), 1), unit: 'µs' };
+    f.lost_at_compared_rate = { value: lost(c, watches), unit: 'events' };
+    log(`${label} at the compared rate, ${sizes.compareAtRate} events/s: ${round(cpuPerDelivery(c), 1)} µs per delivery, lost ${lost(c, watches)}`);
+  }
   return f;
 }
 
