@@ -2,8 +2,7 @@
 // in --cert-dir) and the CA bundle that verifies client certificates. Given files are polled and the
 // server's secure context is replaced when any of them changes; a bad new file is logged and the old
 // material kept.
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, type Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -33,7 +32,7 @@ export class ServingTls {
   readonly #log: Logger;
   #poll: NodeJS.Timeout | undefined;
   /** What each given file looked like when the material in force (or the last failed attempt) was read. */
-  #seen = new Map<string, string>();
+  readonly #seen = new Map<string, string>();
   #context: SecureContextOptions = {};
   #clientCa: ClientCa = { generation: 0, certificates: [] };
   /** The CA of a generated serving certificate, for clients to trust. */
@@ -47,7 +46,7 @@ export class ServingTls {
   static async load(options: ServingTlsOptions, log: Logger): Promise<ServingTls> {
     const tls = new ServingTls(options, log);
     if (!options.tlsCertFile) await tls.#ensureSelfSigned();
-    for (const file of tls.#givenFiles()) tls.#seen.set(file, signatureNow(file));
+    for (const file of tls.#givenFiles()) tls.#seen.set(file, signature(file));
     tls.#context = tls.#read();
     tls.#clientCa = { generation: 0, certificates: parseCertificates(tls.#context.ca) };
     return tls;
@@ -120,14 +119,14 @@ export class ServingTls {
   watch(server: Server): void {
     const files = this.#givenFiles();
     if (files.length === 0) return;
-    this.#poll = setInterval(() => void this.#check(server, files), POLL_INTERVAL_MS);
+    this.#poll = setInterval(() => this.#check(server, files), POLL_INTERVAL_MS);
     this.#poll.unref();
   }
 
-  async #check(server: Server, files: string[]): Promise<void> {
-    const now = await Promise.all(files.map(async (file) => [file, await signature(file)] as const));
+  #check(server: Server, files: string[]): void {
+    const now = files.map((file) => [file, signature(file)] as const);
     const changed = now.filter(([file, seen]) => seen !== this.#seen.get(file)).map(([file]) => file);
-    if (changed.length === 0 || this.#poll === undefined) return;
+    if (changed.length === 0) return;
     for (const [file, seen] of now) this.#seen.set(file, seen);
     try {
       const next = this.#read();
@@ -151,21 +150,14 @@ export class ServingTls {
   }
 }
 
-/** A file's identity and version as stat sees it; 'missing' when it cannot be stat'ed (the read says why). */
-async function signature(file: string): Promise<string> {
-  return stat(file).then(describe, () => 'missing');
-}
-
-function signatureNow(file: string): string {
+/** A file's identity and version as stat sees it (three small files every 2 s); 'missing' when it cannot be stat'ed (the read says why). */
+function signature(file: string): string {
   try {
-    return describe(statSync(file));
+    const s = statSync(file);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
   } catch {
     return 'missing';
   }
-}
-
-function describe(s: Stats): string {
-  return `${s.ino}:${s.size}:${s.mtimeMs}`;
 }
 
 /** Names the generated serving certificate covers: loopback, the host name and the listen address. */
