@@ -4,7 +4,7 @@
 //   JSON, its JSON as a built-in list item, its copy at another API version, its copy at a DELETED's
 //   resourceVersion, and its watch event bytes per event type;
 // - per watch event: one buffer holding the line already framed as an HTTP/1.1 chunk, written as it is
-//   to every HTTP watcher's socket (websockets get the line inside it and frame it themselves);
+//   to every HTTP watcher's socket (websockets and HTTP/2 streams get the line inside it);
 // - per view: a bounded cache of list bodies per representation, dropped when the view changes.
 // Bytes built for one request or one watcher (a GET, a paged list, a Table event, a BOOKMARK, an ERROR)
 // are framed here but not kept.
@@ -12,20 +12,49 @@ import { withResourceVersion, type KubeObject } from '../../streams/kube-object.
 import type { IncludeObject } from '../table/table.ts';
 import { TtlCache } from '../basics/ttl-cache.ts';
 
+const CRLF_BYTES = 2;
+
 /** One watch event's bytes, built in one buffer: `chunk` is `line` framed as an HTTP/1.1 chunk. */
-export interface EventBytes {
-  /** `{"type":…,"object":…}\n`: what a websocket message or an unframed response carries. */
-  readonly line: Buffer;
-  /** `<hex length>\r\n<line>\r\n`; `line` is a view into it, not a copy. */
+export class EventBytes {
+  /** `<hex length>\r\n<line>\r\n`. */
   readonly chunk: Buffer;
+  readonly #lineStart: number;
+  #line: Buffer | undefined;
+
+  constructor(chunk: Buffer, lineStart: number) {
+    this.chunk = chunk;
+    this.#lineStart = lineStart;
+  }
+
+  /**
+   * `{"type":…,"object":…}\n`: what a websocket message or an unframed response carries. A view into
+   * `chunk`, made on first use: most events only ever go to HTTP/1.1 sockets, and every object a
+   * watch history keeps is one more for each major collection to mark.
+   */
+  get line(): Buffer {
+    return (this.#line ??= this.chunk.subarray(this.#lineStart, this.chunk.length - CRLF_BYTES));
+  }
 }
 
+/** Each field is one more object per object version; history keeps tens of thousands of versions. */
 interface ObjectForms {
   json?: string;
   itemJson?: string;
-  events?: Map<string, EventBytes>;
+  added?: EventBytes;
+  modified?: EventBytes;
+  deleted?: EventBytes;
   byApiVersion?: Map<string, KubeObject>;
   byDeletedAt?: Map<string, KubeObject>;
+}
+
+/**
+ * `text` as one flat string. JSON.stringify builds its result as a tree of string parts (about nine heap
+ * objects for an object of a few hundred bytes); reading a character makes V8 flatten it in place, and
+ * the collector then drops the parts. Done for strings kept as long as an object version.
+ */
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
 }
 
 const formsOf = new WeakMap<KubeObject, ObjectForms>();
@@ -75,7 +104,7 @@ export function deletedAt(object: KubeObject, resourceVersion: string): KubeObje
 
 export function objectJson(object: KubeObject): string {
   const objectForms = forms(object);
-  return (objectForms.json ??= JSON.stringify(object));
+  return (objectForms.json ??= flat(JSON.stringify(object)));
 }
 
 /** An item of a list body: custom resources keep kind/apiVersion per item, built-in list items omit them. */
@@ -84,23 +113,23 @@ export function itemJson(object: KubeObject, custom: boolean): string {
   const objectForms = forms(object);
   if (objectForms.itemJson === undefined) {
     const { kind: _k, apiVersion: _a, ...rest } = object;
-    objectForms.itemJson = JSON.stringify(rest);
+    objectForms.itemJson = flat(JSON.stringify(rest));
   }
   return objectForms.itemJson;
 }
 
 /** `{"type":"ADDED","object":{…}}\n` and its chunk, built once per (object, event type). */
 export function sharedEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): EventBytes {
-  const events = (forms(object).events ??= new Map());
-  let bytes = events.get(type);
-  if (!bytes) {
-    bytes = eventBytes(type, objectJson(object));
-    events.set(type, bytes);
+  const objectForms = forms(object);
+  switch (type) {
+    case 'ADDED':
+      return (objectForms.added ??= eventBytes(type, objectJson(object)));
+    case 'MODIFIED':
+      return (objectForms.modified ??= eventBytes(type, objectJson(object)));
+    case 'DELETED':
+      return (objectForms.deleted ??= eventBytes(type, objectJson(object)));
   }
-  return bytes;
 }
-
-const CRLF_BYTES = 2;
 
 /** One event's bytes, not kept (a Table row, a BOOKMARK, an ERROR: built for one watcher). */
 export function eventBytes(type: string, objectJsonText: string): EventBytes {
@@ -111,7 +140,7 @@ export function eventBytes(type: string, objectJsonText: string): EventBytes {
   chunk.write(header, 0, 'latin1');
   chunk.write(line, header.length, 'utf8');
   chunk.write('\r\n', header.length + lineLength, 'latin1');
-  return { line: chunk.subarray(header.length, header.length + lineLength), chunk };
+  return new EventBytes(chunk, header.length);
 }
 
 /** How a list body is represented: JSON at an API version, or a Table (of that version, with objects as asked). */
