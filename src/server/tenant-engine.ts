@@ -33,6 +33,8 @@ import { CapsuleCrds } from '../tenancy/capsule-crds.ts';
  */
 export const TENANCY_TYPES: readonly ResourceType[] = [TENANTS, NAMESPACES, PROXY_SETTINGS, GLOBAL_PROXY_SETTINGS, ROLE_BINDINGS, PERSISTENT_VOLUME_CLAIMS, CUSTOM_RESOURCE_DEFINITIONS];
 const VIEW_COLLECT_INTERVAL_MS = 60_000;
+/** History older than this keeps its objects as JSON (or older than half of --watch-history, when that is shorter). */
+const HISTORY_COMPACT_AFTER_MS = 5_000;
 /** How long a metrics scrape waits for Redis to say which snapshot is the newest. */
 const SNAPSHOT_SCRAPE_WAIT_MS = 200;
 
@@ -125,7 +127,14 @@ export class TenantEngine {
     this.#collector.unref();
     // History is what grows with the event rate: it is bounded in time, not only per view, so that memory
     // stays bounded whatever the number of views (each view's ring alone would reach 1,000 events).
-    this.#historyTrimmer = setInterval(() => this.projections.expireHistory(Date.now() - watchHistoryMs), Math.min(5_000, Math.max(250, watchHistoryMs / 4)));
+    // Past its first seconds (when resumes and catch-ups are rare), history keeps its objects as JSON:
+    // superseded versions are then one string each instead of parsed trees (views/compacted.ts).
+    const compactAfterMs = Math.min(HISTORY_COMPACT_AFTER_MS, watchHistoryMs / 2);
+    this.#historyTrimmer = setInterval(() => {
+      const now = Date.now();
+      this.projections.expireHistory(now - watchHistoryMs);
+      this.projections.compactHistory(now - compactAfterMs);
+    }, Math.min(5_000, Math.max(250, watchHistoryMs / 4)));
     this.#historyTrimmer.unref();
     if (registry) {
       this.#registerMetrics(registry);

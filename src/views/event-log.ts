@@ -27,6 +27,11 @@ export interface EventLog<E extends LoggedEvent> {
    * or before the current `completeAfter`), when there is room; returns whether it did.
    */
   backfill(events: readonly E[], completeAfter: Position): boolean;
+  /**
+   * Replaces each event appended before `cutoffMs` by `compact(event)`, once (a history keeps its older
+   * events in a cheaper form); returns how many it replaced.
+   */
+  compactBefore(cutoffMs: number, compact: (event: E) => E): number;
 }
 
 /**
@@ -40,6 +45,8 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
   readonly #now: () => number;
   #start = 0;
   #length = 0;
+  /** The oldest this many events went through compactBefore. */
+  #compacted = 0;
   #completeAfter: Position;
 
   constructor(capacity: number, completeAfter: Position, now: () => number = Date.now) {
@@ -74,6 +81,18 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
     return expired;
   }
 
+  compactBefore(cutoffMs: number, compact: (event: E) => E): number {
+    let replaced = 0;
+    while (this.#compacted < this.#length) {
+      const slot = (this.#start + this.#compacted) % this.#ring.length;
+      if ((this.#appendedAt[slot] ?? Infinity) >= cutoffMs) break;
+      this.#ring[slot] = compact(this.#ring[slot] as E);
+      this.#compacted++;
+      replaced++;
+    }
+    return replaced;
+  }
+
   backfill(events: readonly E[], completeAfter: Position): boolean {
     if (comparePositions(completeAfter, this.#completeAfter) >= 0) return true;
     if (this.#length + events.length > this.#ring.length) return false;
@@ -86,6 +105,8 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
       this.#length++;
     }
     this.#completeAfter = completeAfter;
+    // The events put in front are not compacted: the next compactBefore walks the history again.
+    this.#compacted = 0;
     return true;
   }
 
@@ -95,6 +116,7 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
     this.#ring[this.#start] = undefined;
     this.#start = (this.#start + 1) % this.#ring.length;
     this.#length--;
+    if (this.#compacted > 0) this.#compacted--;
   }
 
   #at(i: number): E {

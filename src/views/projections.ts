@@ -23,6 +23,7 @@ import { routedByTenant, servedKindOf, type VisibilityRule } from '../kinds/regi
 import { TENANT_LABEL, type GlobalProxySettings, type ProxySetting, type RoleBinding, type Tenant } from '../tenancy/capsule.ts';
 import type { Access, TenantDirectory } from '../tenancy/directory.ts';
 import { claimTenant, scopeFor, type Scope } from '../tenancy/scope.ts';
+import { compactEvent, releaseRevived } from './compacted.ts';
 import { listBodiesCached } from './encoder.ts';
 import { Followers, type Following, type ViewFollower } from './followers.ts';
 import { RecentChanges } from './recent-changes.ts';
@@ -193,6 +194,13 @@ export class Projections {
     let expired = 0;
     for (const view of this.#views.values()) expired += view.log.expireBefore(cutoffMs, VIEW_HISTORY_KEPT);
     return expired;
+  }
+
+  /** Keeps the history from before `cutoffMs` compacted (views/compacted.ts), and lets go of revived objects. */
+  compactHistory(cutoffMs: number): void {
+    this.#recent.compactBefore(cutoffMs);
+    for (const view of this.#views.values()) view.log.compactBefore(cutoffMs, compactEvent);
+    releaseRevived();
   }
 
   /** Watch events held in the views' histories (what most of the memory beyond the objects is). */

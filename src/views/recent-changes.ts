@@ -2,6 +2,7 @@
 // (or on a replica that never served its scope) extend its history back to a client's resourceVersion.
 import type { Change } from '../../streams/informer-hub.ts';
 import { comparePositions, type Position } from '../../streams/position.ts';
+import { compactChange } from './compacted.ts';
 
 /** Changes kept at most, whatever their age (the time bound is --watch-history, applied by the engine). */
 export const RECENT_CHANGES_CAPACITY = 50_000;
@@ -10,6 +11,8 @@ export class RecentChanges {
   readonly #changes: Change[] = [];
   readonly #arrivedAt: number[] = [];
   readonly #capacity: number;
+  /** The oldest this many changes are compacted (views/compacted.ts). */
+  #compacted = 0;
   /** Every change after this position is held. */
   #completeAfter: Position;
   /**
@@ -47,6 +50,7 @@ export class RecentChanges {
     this.#late.clear();
     this.#changes.length = 0;
     this.#arrivedAt.length = 0;
+    this.#compacted = 0;
     if (comparePositions(position, this.#completeAfter) > 0) this.#completeAfter = position;
   }
 
@@ -56,18 +60,24 @@ export class RecentChanges {
     if (drop > 0) this.#dropOldest(drop);
   }
 
+  /** Keeps the changes that arrived before `cutoffMs` compacted (their objects as JSON). */
+  compactBefore(cutoffMs: number): void {
+    while (this.#compacted < this.#changes.length && (this.#arrivedAt[this.#compacted] ?? Infinity) < cutoffMs) {
+      this.#changes[this.#compacted] = compactChange(this.#changes[this.#compacted] as Change);
+      this.#compacted++;
+    }
+  }
+
   #dropOldest(count: number): void {
     const last = this.#changes[count - 1];
-    if (last) this.#completeAfter = last.position;
-    if (this.#late.size > 0) {
-      for (let i = 0; i < count; i++) {
-        const change = this.#changes[i] as Change;
-        const revision = Number(change.object.metadata.resourceVersion);
-        if (this.#late.get(revision) === change.position) this.#late.delete(revision);
-      }
+    if (last) {
+      this.#completeAfter = last.position;
+      // A late change's entry goes with the change (reading the dropped changes' objects would parse them).
+      for (const [revision, position] of this.#late) if (comparePositions(position, last.position) <= 0) this.#late.delete(revision);
     }
     this.#changes.splice(0, count);
     this.#arrivedAt.splice(0, count);
+    this.#compacted = Math.max(0, this.#compacted - count);
   }
 
   /**
