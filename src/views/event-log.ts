@@ -34,14 +34,18 @@ export interface EventLog<E extends LoggedEvent> {
   compactBefore(cutoffMs: number, compact: (event: E) => E): number;
 }
 
+/** Slots a ring starts with; it doubles up to its capacity (most views of a tenant hold a few events). */
+const INITIAL_SLOTS = 16;
+
 /**
- * A ring of at most `capacity` events, with the time each was appended. Appends are O(1); `since` is a
- * binary search plus a copy of the answer. Memory: one reference and one number per slot (events are
- * shared with every watcher and view).
+ * A ring of at most `capacity` events, with the time each was appended. Appends are O(1) (amortized while
+ * the ring grows); `since` is a binary search plus a copy of the answer. Memory: one reference and one
+ * number per slot (events are shared with every watcher and view).
  */
 export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
-  readonly #ring: (E | undefined)[];
-  readonly #appendedAt: Float64Array;
+  readonly #capacity: number;
+  #ring: (E | undefined)[];
+  #appendedAt: Float64Array;
   readonly #now: () => number;
   #start = 0;
   #length = 0;
@@ -50,7 +54,8 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
   #completeAfter: Position;
 
   constructor(capacity: number, completeAfter: Position, now: () => number = Date.now) {
-    this.#ring = new Array<E | undefined>(Math.max(1, capacity));
+    this.#capacity = Math.max(1, capacity);
+    this.#ring = new Array<E | undefined>(Math.min(INITIAL_SLOTS, this.#capacity));
     this.#appendedAt = new Float64Array(this.#ring.length);
     this.#completeAfter = completeAfter;
     this.#now = now;
@@ -65,7 +70,10 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
   }
 
   append(event: E): void {
-    if (this.#length === this.#ring.length) this.#evictOldest();
+    if (this.#length === this.#ring.length) {
+      if (this.#ring.length < this.#capacity) this.#grow(this.#length + 1);
+      else this.#evictOldest();
+    }
     const slot = (this.#start + this.#length) % this.#ring.length;
     this.#ring[slot] = event;
     this.#appendedAt[slot] = this.#now();
@@ -95,7 +103,8 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
 
   backfill(events: readonly E[], completeAfter: Position): boolean {
     if (comparePositions(completeAfter, this.#completeAfter) >= 0) return true;
-    if (this.#length + events.length > this.#ring.length) return false;
+    if (this.#length + events.length > this.#capacity) return false;
+    if (this.#length + events.length > this.#ring.length) this.#grow(this.#length + events.length);
     if (events.some((e) => comparePositions(e.position, this.#completeAfter) > 0 || comparePositions(e.position, completeAfter) <= 0)) return false;
     const at = this.#now();
     for (let i = events.length - 1; i >= 0; i--) {
@@ -108,6 +117,21 @@ export class MemoryEventLog<E extends LoggedEvent> implements EventLog<E> {
     // The events put in front are not compacted: the next compactBefore walks the history again.
     this.#compacted = 0;
     return true;
+  }
+
+  /** A larger ring (at least `slots`, at most the capacity) holding the same events, oldest at slot 0. */
+  #grow(slots: number): void {
+    const size = Math.min(this.#capacity, Math.max(slots, this.#ring.length * 2));
+    const ring = new Array<E | undefined>(size);
+    const appendedAt = new Float64Array(size);
+    for (let i = 0; i < this.#length; i++) {
+      const slot = (this.#start + i) % this.#ring.length;
+      ring[i] = this.#ring[slot];
+      appendedAt[i] = this.#appendedAt[slot] ?? 0;
+    }
+    this.#ring = ring;
+    this.#appendedAt = appendedAt;
+    this.#start = 0;
   }
 
   #evictOldest(): void {

@@ -83,4 +83,27 @@ test('appending after expiry reuses the ring in order', () => {
   assert.equal(log.since(at(3)), { ok: false, oldest: at(4) });
 });
 
+test('a ring grows to its capacity as events come, in order, also when it had wrapped round', () => {
+  const { log, clock } = logWith(Array.from({ length: 12 }, (_, i) => i + 1), 40);
+  // Forget the oldest ten, so that the ring's start has moved before it has to grow.
+  assert.is(log.expireBefore(clock.t - 2_500, 0), 10);
+  for (let rv = 13; rv <= 60; rv++) log.append({ position: at(rv) });
+  const since = log.since(at(20));
+  assert.ok(since.ok);
+  assert.equal(rvsOf(since.events), Array.from({ length: 40 }, (_, i) => i + 21), 'the capacity bounds it: the oldest went');
+  assert.equal(log.since(at(19)), { ok: false, oldest: at(20) });
+});
+
+test('events put in front fit wherever the ring is still below its capacity', () => {
+  const log = new MemoryEventLog<Event>(40, at(40));
+  log.append({ position: at(41) });
+  log.append({ position: at(42) });
+  const older = Array.from({ length: 30 }, (_, i) => ({ position: at(i + 11) }));
+  assert.ok(log.backfill(older, at(10)));
+  const since = log.since(at(10));
+  assert.ok(since.ok);
+  assert.equal(rvsOf(since.events), [...Array.from({ length: 30 }, (_, i) => i + 11), 41, 42]);
+  assert.not.ok(log.backfill(Array.from({ length: 9 }, (_, i) => ({ position: at(i + 1) })), at(0)), 'past the capacity it refuses');
+});
+
 test.run();
