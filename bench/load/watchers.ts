@@ -6,7 +6,6 @@
 // per watch), websockets, or HTTP/2 (one session per identity in this process, each watch a stream of it).
 import http2 from 'node:http2';
 import https from 'node:https';
-import type { ClientRequest, IncomingMessage } from 'node:http';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { setPriority } from 'node:os';
@@ -79,16 +78,20 @@ function headersFor(spec: WatchSpec): Record<string, string> {
 }
 
 class Watch {
-  req: ClientRequest | undefined;
+  socket: tls.TLSSocket | undefined;
   ws: WebSocket | undefined;
   stream: http2.ClientHttp2Stream | undefined;
-  res: IncomingMessage | undefined;
   resourceVersion: string;
   stalled = false;
   ended = false;
   /** The newest resourceVersion seen per object name: an event at or below it is a duplicate. */
   readonly newest = new Map<string, number>();
   #buffer = '';
+  /** HTTP/1.1 response bytes not parsed yet (latin1: one char per byte, so chunk sizes count chars). */
+  #raw = '';
+  #chunked = false;
+  /** Bytes left of the current chunk's data; -1 while a size line is expected; 0: its CRLF is next. */
+  #chunkLeft = -1;
 
   constructor(readonly spec: WatchSpec, resourceVersion: string) {
     this.resourceVersion = resourceVersion;
@@ -120,28 +123,93 @@ class Watch {
     const path = `${this.spec.path}&resourceVersion=${encodeURIComponent(this.resourceVersion)}`;
     if (transport === 'websocket') return this.#openWebSocket(url, caPem, path);
     if (transport === 'http2') return this.#openStream(url, caPem, path);
+    return this.#openRaw(url, caPem, path);
+  }
+
+  /**
+   * An HTTP/1.1 watch on a TLS socket of its own, read without node:http: the request as node:https
+   * sends it (agent: false), the chunked body decoded here. A node:http client keeps ~137 KiB and a few
+   * hundred objects per connection, and its collections stalled this process for up to ~200 ms while
+   * deliveries waited in its socket buffers: latency the proxy did not cause.
+   */
+  #openRaw(url: URL, caPem: string, path: string): Promise<void> {
+    this.#raw = '';
+    this.#chunked = false;
+    this.#chunkLeft = -1;
     return new Promise((resolve, reject) => {
-      const options: https.RequestOptions & { secureContext: tls.SecureContext } = { host: url.hostname, port: url.port, path, method: 'GET', secureContext: contextFor(this.spec, caPem), agent: false, headers: headersFor(this.spec) };
-      const req = https.request(options, (res) => {
-        if (res.statusCode !== 200) {
-          reject(new Error(`watch ${path}: HTTP ${res.statusCode}`));
-          res.resume();
+      let headed = false;
+      const socket = tls.connect({ host: url.hostname, port: Number(url.port), secureContext: contextFor(this.spec, caPem), ALPNProtocols: ['http/1.1'] });
+      this.socket = socket;
+      const headers = Object.entries(headersFor(this.spec)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      socket.once('secureConnect', () => socket.write(`GET ${path} HTTP/1.1\r\n${headers}Host: ${url.host}\r\nConnection: close\r\n\r\n`));
+      socket.setEncoding('latin1');
+      socket.on('data', (text: string) => {
+        if (headed) {
+          this.#body(text);
           return;
         }
-        this.res = res;
-        res.setEncoding('utf8');
-        res.on('data', (text: string) => this.#data(text));
-        res.on('end', () => this.#end());
-        res.on('error', () => this.#end());
+        this.#raw += text;
+        const end = this.#raw.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = this.#raw.slice(0, end);
+        const rest = this.#raw.slice(end + 4);
+        this.#raw = '';
+        headed = true;
+        const status = /^HTTP\/1\.1 (\d{3})/.exec(head)?.[1];
+        if (status !== '200') {
+          reject(new Error(`watch ${path}: HTTP ${status ?? '?'}`));
+          socket.destroy();
+          return;
+        }
+        this.#chunked = /\r\ntransfer-encoding:\s*chunked/i.test(head);
         resolve();
+        if (rest) this.#body(rest);
       });
-      req.on('error', (err) => {
-        this.#end();
-        reject(err);
+      // A reconnect replaces the socket: the old one's late events are not this watch's end.
+      const ended = () => {
+        if (this.socket === socket) this.#end();
+      };
+      socket.on('end', ended);
+      socket.on('close', ended);
+      socket.on('error', (err) => {
+        ended();
+        if (!headed) reject(err);
       });
-      this.req = req;
-      req.end();
     });
+  }
+
+  /** Response body bytes: de-chunked (when chunked) into event lines. */
+  #body(text: string): void {
+    if (!this.#chunked) {
+      this.#data(text);
+      return;
+    }
+    this.#raw += text;
+    let decoded = '';
+    for (;;) {
+      if (this.#chunkLeft < 0) {
+        const eol = this.#raw.indexOf('\r\n');
+        if (eol < 0) break;
+        const size = Number.parseInt(this.#raw.slice(0, eol), 16);
+        this.#raw = this.#raw.slice(eol + 2);
+        if (size === 0) {
+          this.socket?.destroy();
+          break;
+        }
+        this.#chunkLeft = size;
+      } else if (this.#chunkLeft > 0) {
+        if (this.#raw.length === 0) break;
+        const take = Math.min(this.#chunkLeft, this.#raw.length);
+        decoded += this.#raw.slice(0, take);
+        this.#raw = this.#raw.slice(take);
+        this.#chunkLeft -= take;
+      } else {
+        if (this.#raw.length < 2) break;
+        this.#raw = this.#raw.slice(2);
+        this.#chunkLeft = -1;
+      }
+    }
+    if (decoded) this.#data(decoded);
   }
 
   /** An HTTP/2 watch: one stream of this identity's session, read exactly as the chunked body is. */
@@ -203,7 +271,7 @@ class Watch {
   }
 
   close(): void {
-    this.req?.destroy();
+    this.socket?.destroy();
     this.ws?.terminate();
     this.stream?.close(http2.constants.NGHTTP2_CANCEL);
   }
@@ -307,7 +375,7 @@ process.on('message', (message: Command) => {
         const count = Math.round(watches.length * message.fraction);
         for (const w of watches.slice(0, count)) {
           w.stalled = true;
-          w.res?.pause();
+          w.socket?.pause();
           w.ws?.pause();
           w.stream?.pause();
         }
