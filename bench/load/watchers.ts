@@ -170,7 +170,11 @@ class Watch {
         if (this.socket === socket) this.#end();
       };
       socket.on('end', ended);
-      socket.on('close', ended);
+      socket.on('close', () => {
+        ended();
+        // A connection closed without an answer (node:https calls it "socket hang up").
+        if (!headed) reject(new Error(`watch ${path}: connection closed before a response`));
+      });
       socket.on('error', (err) => {
         ended();
         if (!headed) reject(err);
