@@ -26,7 +26,7 @@ export function releaseRevived(): void {
   revived.clear();
 }
 
-/** Entries holding parsed objects right now after a revival (for tests and the sweep's metrics). */
+/** Entries holding parsed objects right now after a revival (tests check that a sweep releases them). */
 export function revivedCount(): number {
   return revived.size;
 }

@@ -9,13 +9,12 @@ import type { Position } from '../../streams/position.ts';
 import { NAMESPACES, TENANTS } from '../../streams/resource-type.ts';
 import type { Identity } from '../../src/basics/identity.ts';
 import { EVERYTHING, parseLabelSelector, type LabelSelector } from '../../src/query/label-selector.ts';
-import type { WatchSink } from '../../src/serve/watch-sink.ts';
 import { Watcher } from '../../src/serve/watcher.ts';
 import { TenantDirectory } from '../../src/tenancy/directory.ts';
 import { revivedCount } from '../../src/views/compacted.ts';
-import type { EventBytes } from '../../src/views/encoder.ts';
 import { Projections } from '../../src/views/projections.ts';
 import type { View } from '../../src/views/view.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite('compacted history');
@@ -29,20 +28,6 @@ const namespace = (name: string, tenantName: string, labels: Record<string, stri
   spec: { finalizers: ['kubernetes'] },
   status: { phase: 'Active' },
 });
-
-class BytesSink implements WatchSink {
-  readonly lines: string[] = [];
-  write(bytes: EventBytes): boolean {
-    this.lines.push(bytes.chunk.toString('utf8'));
-    return true;
-  }
-  end(): void {}
-  destroy(): void {}
-  onDrain(): void {}
-  onClose(): void {}
-  cork(): void {}
-  uncork(): void {}
-}
 
 /** `membership`: also a deletion and a creation (they change what identities see: no history extension across them). */
 function setup(membership = true) {
@@ -68,11 +53,11 @@ function setup(membership = true) {
 
 /** What a client resuming from `from` on `view` receives, as bytes. */
 function resumed(projections: Projections, view: View, from: Position, labelSelector: LabelSelector): string[] {
-  const sink = new BytesSink();
+  const sink = new RecordingSink();
   const watcher = new Watcher((f) => projections.follow(ALICE, view, f), sink, { type: NAMESPACES, apiVersion: 'v1', printer: undefined, includeObject: 'Metadata', labelSelector, fieldSelector: { matches: () => true, empty: true, exactName: undefined } as never, bookmarks: false, deadlineMs: Number.MAX_SAFE_INTEGER }, from, () => undefined);
   watcher.startFrom(from);
   watcher.close();
-  return sink.lines;
+  return sink.chunks();
 }
 
 const selector = (text: string): LabelSelector => parseLabelSelector(text);

@@ -8,13 +8,13 @@ import type { Position } from '../../streams/position.ts';
 import { NAMESPACES } from '../../streams/resource-type.ts';
 import type { FieldSelector } from '../../src/query/field-selector.ts';
 import { EVERYTHING, parseLabelSelector, type LabelSelector } from '../../src/query/label-selector.ts';
-import type { WatchSink } from '../../src/serve/watch-sink.ts';
 import { Watcher } from '../../src/serve/watcher.ts';
 import type { Following, ViewFollower } from '../../src/views/followers.ts';
 import { TenantDirectory } from '../../src/tenancy/directory.ts';
 import type { Scope } from '../../src/tenancy/scope.ts';
 import { LIST_BODIES_PER_VIEW, listBodiesCached, listBody, listChunks, type EventBytes } from '../../src/views/encoder.ts';
 import { View } from '../../src/views/view.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite('encoder');
@@ -34,23 +34,6 @@ function scope(team: string, members: string[] = []): Scope {
 
 function view(s: Scope, objects: KubeObject[], position = at(1)): View {
   return new View(s, new TenantDirectory(), objects, position);
-}
-
-class RecordingSink implements WatchSink {
-  readonly written: EventBytes[] = [];
-  write(event: EventBytes): boolean {
-    this.written.push(event);
-    return true;
-  }
-  lines(): string[] {
-    return this.written.map((e) => e.line.toString('utf8'));
-  }
-  end(): void {}
-  destroy(): void {}
-  onDrain(): void {}
-  onClose(): void {}
-  cork(): void {}
-  uncork(): void {}
 }
 
 const ANY_FIELD = { matches: () => true, empty: true, exactName: undefined } as unknown as FieldSelector;

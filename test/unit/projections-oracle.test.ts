@@ -12,13 +12,13 @@ import { GLOBAL_PROXY_SETTINGS, NAMESPACES, NODES, PERSISTENT_VOLUME_CLAIMS, PER
 import type { Identity } from '../../src/basics/identity.ts';
 import { EVERYTHING, NOTHING, parseLabelSelectorObject, type LabelSelector } from '../../src/query/label-selector.ts';
 import { WatchHub } from '../../src/serve/watch-hub.ts';
-import type { WatchSink } from '../../src/serve/watch-sink.ts';
 import { Watcher } from '../../src/serve/watcher.ts';
 import { TenantDirectory } from '../../src/tenancy/directory.ts';
 import { scopeFor } from '../../src/tenancy/scope.ts';
 import type { EventBytes } from '../../src/views/encoder.ts';
 import { Projections } from '../../src/views/projections.ts';
 import { seededRandom } from '../support/seeded-random.ts';
+import { RecordingSink } from '../support/recording-sink.ts';
 import { suite } from '../support/suite.ts';
 
 const SEED = Number(process.env.ORACLE_SEED ?? 20261122);
@@ -249,29 +249,20 @@ function bruteView(state: State, id: Identity, type: ResourceType): Set<string> 
 
 // ── a watcher's client: applies what it receives ──
 
-class RecordingSink implements WatchSink {
+/** Applies what it receives to its copy of the view, and notes any object it should not have been sent. */
+class ApplyingSink extends RecordingSink {
   readonly objects = new Map<string, KubeObject>();
   readonly violations: string[] = [];
-  closed = false;
-  constructor(readonly check: (type: string, object: KubeObject) => string | undefined) {}
-  write(bytes: EventBytes): boolean {
+  constructor(readonly check: (type: string, object: KubeObject) => string | undefined) {
+    super();
+  }
+  protected override received(bytes: EventBytes): void {
     const event = JSON.parse(bytes.line.toString('utf8')) as { type: string; object: KubeObject };
     const problem = this.check(event.type, event.object);
     if (problem) this.violations.push(problem);
     if (event.type === 'ADDED' || event.type === 'MODIFIED') this.objects.set(event.object.metadata.name ?? '', event.object);
     else if (event.type === 'DELETED') this.objects.delete(event.object.metadata.name ?? '');
-    return true;
   }
-  end(): void {
-    this.closed = true;
-  }
-  destroy(): void {
-    this.closed = true;
-  }
-  onDrain(): void {}
-  onClose(): void {}
-  cork(): void {}
-  uncork(): void {}
 }
 
 test(`views equal a brute-force recomputation after each of ${STEPS} random steps (seed ${SEED})`, () => {
@@ -281,7 +272,7 @@ test(`views equal a brute-force recomputation after each of ${STEPS} random step
   const projections = new Projections({ clock: source.clock, changes$: source.changes$, store: (t) => source.store(t) }, directory);
   const state: State = { get: (type) => [...source.store(type).list()] };
   const hub = new WatchHub(() => source.clock.now);
-  interface Follower { id: Identity; type: ResourceType; sink: RecordingSink; watcher: Watcher }
+  interface Follower { id: Identity; type: ResourceType; sink: ApplyingSink; watcher: Watcher }
   const followers: Follower[] = [];
   let step = 0;
 
@@ -289,7 +280,7 @@ test(`views equal a brute-force recomputation after each of ${STEPS} random step
     const scope = scopeFor(type, directory.accessOf(id));
     if (!scope || followers.some((f) => f.id === id && f.type === type && !f.sink.closed)) return;
     const view = projections.view(scope);
-    const sink = new RecordingSink((eventType, object) => {
+    const sink = new ApplyingSink((eventType, object) => {
       if (eventType !== 'ADDED' && eventType !== 'MODIFIED') return undefined;
       const allowed = bruteView(state, id, type);
       return allowed?.has(object.metadata.name ?? '') ? undefined : `step ${step}: ${id.user} was sent ${eventType} ${type.resource}/${object.metadata.name} outside its view`;
