@@ -124,10 +124,10 @@ export class Fleet {
   }
 
   /** Every watch (or only those whose connection ended) reconnects within `windowMs`, to its own proxy or round robin over `urls`. */
-  async reconnect(windowMs: number, options: { urls?: string[]; onlyEnded?: boolean } = {}): Promise<{ reconnected: number; failed: number; ms: number }> {
+  async reconnect(windowMs: number, options: { urls?: string[]; onlyEnded?: boolean } = {}): Promise<{ reconnected: number; failed: number; ms: number; firstError?: string }> {
     const started = performance.now();
     const replies = await Promise.all(this.#processes.map((l) => l.request({ cmd: 'reconnect', windowMs, ...options }, 'reconnected', 600_000)));
-    return { reconnected: replies.reduce((n, r) => n + r.reconnected, 0), failed: replies.reduce((n, r) => n + r.failed, 0), ms: performance.now() - started };
+    return { reconnected: replies.reduce((n, r) => n + r.reconnected, 0), failed: replies.reduce((n, r) => n + r.failed, 0), ms: performance.now() - started, firstError: replies.find((r) => r.firstError)?.firstError };
   }
 
   async close(): Promise<void> {

@@ -38,7 +38,7 @@ export type Reply =
   /** `connections`: TLS connections this process holds to the proxy (HTTP/2: sessions). */
   | { type: 'opened'; opened: number; failed: number; connections: number; ms: number; firstError?: string }
   | { type: 'report'; samples: number[]; events: number; duplicates: number; bookmarks: number; errors: number; ended: number; expired: number; stalled: number; stalledEnded: number; firstDeliveryAfterMark: number; loopDelayP99Ms: number; loopDelayMaxMs: number }
-  | { type: 'reconnected'; reconnected: number; failed: number; ms: number }
+  | { type: 'reconnected'; reconnected: number; failed: number; ms: number; firstError?: string }
   | { type: 'closed' };
 
 const EMITTED_AT = 'bench.tenant-proxy/emitted-at';
@@ -393,17 +393,19 @@ process.on('message', (message: Command) => {
         const urls = (message.urls ?? [t.url.href]).map((u) => new URL(u));
         const started = performance.now();
         let failed = 0;
+        let firstError: string | undefined;
         await Promise.all(
           chosen.map(async (w, i) => {
             await new Promise((r) => setTimeout(r, Math.random() * message.windowMs));
             try {
               await w.open(urls[i % urls.length] ?? t.url, t.caPem);
-            } catch {
+            } catch (err) {
               failed++;
+              firstError ??= (err as Error).message;
             }
           }),
         );
-        send({ type: 'reconnected', reconnected: chosen.length - failed, failed, ms: performance.now() - started });
+        send({ type: 'reconnected', reconnected: chosen.length - failed, failed, ms: performance.now() - started, firstError });
         break;
       }
       case 'close':

@@ -90,6 +90,7 @@ export async function failover(params: FailoverParams, log: (m: string) => void)
     const cpu0 = survivors.map((r) => cpuSeconds(r.pid));
     log(`the killed replica's ${opened[set.replicas.indexOf(leader)]?.opened ?? 0} watchers reconnect to ${survivors.map((r) => r.name).join(', ')} within ${params.stormSeconds} s`);
     const storm = await killedFleet.reconnect(params.stormSeconds * 1000, { urls: survivors.map((r) => r.url), onlyEnded: true });
+    if (storm.failed > 0) notes.push(`${storm.failed} watches failed to reconnect (first: ${storm.firstError ?? 'no message'})`);
     await sleep(SETTLE_MS);
     const [stormRequests, stormReviews] = [upstream.requestCount() - requests0, upstream.reviewCount() - reviews0];
     const stormCpu = survivors.reduce((sum, r, k) => sum + cpuSeconds(r.pid) - (cpu0[k] ?? 0), 0);

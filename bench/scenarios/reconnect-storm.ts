@@ -19,6 +19,7 @@ export interface StormParams {
 export async function reconnectStorm(params: StormParams, log: (m: string) => void): Promise<ScenarioResult> {
   const { upstream, ids, users, tenantsByUser } = await startReplayBench({ tenants: params.tenants, namespacesPerTenant: 10, nodes: 10, storageClasses: 4 });
   const figures: Record<ProxyKind, Figures> = { multiplexer: {}, forwarding: {} };
+  const notes: string[] = [];
   try {
     for (const kind of params.proxies) {
       const target = await startTarget(kind, upstream.kubeconfig, ids, tenantsByUser);
@@ -32,6 +33,7 @@ export async function reconnectStorm(params: StormParams, log: (m: string) => vo
         const cpu0 = cpuSeconds(target.pid);
         log(`${kind}: ${opened} watchers reconnect within ${params.windowSeconds} s`);
         const r = await fleet.reconnect(params.windowSeconds * 1000);
+        if (r.failed > 0) notes.push(`${kind}: ${r.failed} watches failed to reconnect (first: ${r.firstError ?? 'no message'})`);
         await sleep(500);
         const report = await fleet.report();
         figures[kind] = {
@@ -51,5 +53,5 @@ export async function reconnectStorm(params: StormParams, log: (m: string) => vo
   } finally {
     await upstream.stop();
   }
-  return { scenario: 'reconnect-storm', upstream: 'replay', upstreamWhy: 'the baseline\'s thousands of simultaneous upstream watches would measure the apiserver, not the proxies; the replay upstream counts every request', params: { ...params }, figures };
+  return { scenario: 'reconnect-storm', upstream: 'replay', upstreamWhy: 'the baseline\'s thousands of simultaneous upstream watches would measure the apiserver, not the proxies; the replay upstream counts every request', params: { ...params }, figures, notes };
 }
