@@ -157,13 +157,34 @@ interface Peer {
 // A keep-alive connection carries many requests with one certificate: parse it once, check it each time.
 const peerOfSocket = new WeakMap<TLSSocket, Peer | null>();
 
+/** What a certificate says of its holder: a function of the certificate's bytes alone. */
+type Holder = Pick<Peer, 'identity' | 'validFromMs' | 'validToMs'>;
+
+// Every connection a kubeconfig opens presents the same certificate, and reading one into an object costs
+// more than its TLS handshake's share of the main thread: a reconnect storm is thousands a second. So a
+// certificate is read once, found again by the SHA-256 of its bytes.
+const HOLDERS_CACHED = 10_000;
+const holderOfCertificate = new Map<string, Holder | null>();
+
 function readPeer(socket: TLSSocket): Peer | null {
-  if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return null;
+  if (typeof socket.getPeerX509Certificate !== 'function' || !socket.authorized) return null;
+  const fingerprint = socket.getPeerX509Certificate()?.fingerprint256;
+  if (fingerprint === undefined) return null;
+  let holder = holderOfCertificate.get(fingerprint);
+  if (holder === undefined) {
+    holder = readHolder(socket);
+    holderOfCertificate.set(fingerprint, holder);
+    if (holderOfCertificate.size > HOLDERS_CACHED) holderOfCertificate.delete(holderOfCertificate.keys().next().value as string);
+  }
+  return holder && { ...holder, socket, checkedGeneration: 0 };
+}
+
+function readHolder(socket: TLSSocket): Holder | null {
   const certificate = socket.getPeerCertificate();
   const subject = certificate.subject as unknown as Record<string, string | string[] | undefined> | undefined;
   const cn = first(subject?.CN);
   if (!cn) return null;
-  return { identity: { user: cn, groups: all(subject?.O), extra: {} }, validFromMs: Date.parse(certificate.valid_from), validToMs: Date.parse(certificate.valid_to), socket, checkedGeneration: 0 };
+  return { identity: { user: cn, groups: all(subject?.O), extra: {} }, validFromMs: Date.parse(certificate.valid_from), validToMs: Date.parse(certificate.valid_to) };
 }
 
 /**

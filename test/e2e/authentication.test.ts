@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { createCertificateAuthority, issueCertificate } from '../../src/server/pki.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { Tracker, trackTenant } from '../support/cluster-objects.ts';
+import { eventually } from '../support/eventually.ts';
 import { createTenant } from '../support/fixtures.ts';
 import { KubeHttp } from '../support/kube-http.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
@@ -46,6 +47,22 @@ test('a client certificate of the cluster CA authenticates as CN with groups O',
   const audit = ctx.cp.auditEvents().filter((e) => e.objectRef?.resource === 'selfsubjectrulesreviews' && e.impersonatedUser?.username === 'alice');
   assert.ok(audit.length > 0, 'the apiserver saw alice, impersonated');
   assert.ok(audit.at(-1)?.impersonatedUser?.groups?.includes('oil-team'), 'with her certificate group');
+});
+
+test('two certificates for one user, with different groups: each connection acts with its own certificate\'s groups', async (ctx) => {
+  const [teamA, teamB] = [await ctx.cp.clientCertificate('dana', ['team-a']), await ctx.cp.clientCertificate('dana', ['team-b'])];
+  // Each request on a connection of its own, alternating certificates, to a namespace named for it.
+  const sent = [teamA, teamB, teamA, teamB].map((credentials, i) => ({ credentials, namespace: `certs-${suffix}-${i}`, group: credentials === teamA ? 'team-a' : 'team-b' }));
+  for (const { credentials, namespace } of sent) {
+    const r = await ctx.proxy.client(credentials).request('GET', `/api/v1/namespaces/${namespace}/configmaps`);
+    assert.is(r.status, 403, r.body);
+  }
+  await eventually(async () => ctx.cp.auditEvents().filter((e) => e.impersonatedUser?.username === 'dana' && sent.some((s) => s.namespace === e.objectRef?.namespace)).length, (n) => n >= sent.length, 'the apiserver audited every request', 10_000, 200);
+  for (const { namespace, group } of sent) {
+    const seen = ctx.cp.auditEvents().find((e) => e.objectRef?.namespace === namespace && e.impersonatedUser?.username === 'dana');
+    assert.ok(seen?.impersonatedUser?.groups?.includes(group), `${namespace}: impersonated with ${group}, got ${JSON.stringify(seen?.impersonatedUser?.groups)}`);
+    assert.not.ok(seen?.impersonatedUser?.groups?.includes(group === 'team-a' ? 'team-b' : 'team-a'), `${namespace}: not with the other certificate's group`);
+  }
 });
 
 test('a client certificate from another CA is 401, with a Status', async (ctx) => {
