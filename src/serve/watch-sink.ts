@@ -21,23 +21,29 @@ export interface WatchSink {
 }
 
 /**
- * HTTP/1.1 sinks written to since the last turn of the event loop, their sockets corked: each is
- * uncorked once, after every event of the turn (several upstream changes arrive in one read at load)
- * is written, so a socket gets one write — one TLS record — per batch instead of one per event. HTTP/2
- * needs none of this: the session already sends its streams' frames in one write per turn.
+ * HTTP/1.1 sinks write at most twice per turn of the event loop. A sink's first event of a turn is written
+ * at once: most turns carry one event per watcher, and corking it would only add bookkeeping and hold its
+ * bytes back until every other watcher's were buffered (a broadcast to 10,000 watchers). From its second
+ * event in the same turn (several upstream changes arrive in one read at load) the socket is corked, and
+ * the rest go out as one write — one TLS record — when the turn ends. HTTP/2 needs none of this: the
+ * session already sends its streams' frames in one write per turn.
  */
+let turn = 0;
+let turnEndScheduled = false;
 const corkedSinks = new Set<HttpWatchSink>();
-let uncorkScheduled = false;
 
-function uncorkCorkedSinks(): void {
-  uncorkScheduled = false;
+function endTurn(): void {
+  turnEndScheduled = false;
+  turn++;
   for (const sink of corkedSinks) sink.uncork();
   corkedSinks.clear();
 }
 
 export class HttpWatchSink implements WatchSink {
   readonly #res: ServerResponse;
-  /** The socket this turn's events wait in, corked (kept: the response lets go of its socket when it ends). */
+  /** The turn this sink last wrote in. */
+  #turn = -1;
+  /** The socket the rest of this turn's events wait in, corked (kept: the response lets go of its socket when it ends). */
   #corked: Socket | undefined;
 
   constructor(res: ServerResponse) {
@@ -53,19 +59,21 @@ export class HttpWatchSink implements WatchSink {
   write(event: EventBytes): boolean {
     const socket = this.#res.socket;
     if (!socket || !this.#res.headersSent || !this.#res.chunkedEncoding) return this.#res.write(event.line);
-    if (!this.#corked) {
+    if (this.#turn !== turn) {
+      this.#turn = turn;
+      if (!turnEndScheduled) {
+        turnEndScheduled = true;
+        setImmediate(endTurn);
+      }
+    } else if (!this.#corked) {
       this.#corked = socket;
       socket.cork();
       corkedSinks.add(this);
-      if (!uncorkScheduled) {
-        uncorkScheduled = true;
-        setImmediate(uncorkCorkedSinks);
-      }
     }
     return socket.write(event.chunk);
   }
 
-  /** Sends what this turn wrote (uncorkCorkedSinks, or the stream's end). */
+  /** Sends what this turn held back (at the turn's end, or the stream's end). */
   uncork(): void {
     const socket = this.#corked;
     if (!socket) return;
