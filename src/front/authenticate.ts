@@ -162,9 +162,8 @@ type Holder = Pick<Peer, 'identity' | 'validFromMs' | 'validToMs'>;
 
 // Every connection a kubeconfig opens presents the same certificate, and reading one into an object costs
 // more than its TLS handshake's share of the main thread: a reconnect storm is thousands a second. So a
-// certificate is read once, found again by the SHA-256 of its bytes.
-const HOLDERS_CACHED = 10_000;
-const holderOfCertificate = new Map<string, Holder | null>();
+// certificate is read once, found again by the SHA-256 of its bytes, and kept no longer than it is valid.
+const holderOfCertificate = new TtlCache<Holder>(10_000);
 
 function readPeer(socket: TLSSocket): Peer | null {
   if (typeof socket.getPeerX509Certificate !== 'function' || !socket.authorized) return null;
@@ -172,11 +171,12 @@ function readPeer(socket: TLSSocket): Peer | null {
   if (fingerprint === undefined) return null;
   let holder = holderOfCertificate.get(fingerprint);
   if (holder === undefined) {
-    holder = readHolder(socket);
-    holderOfCertificate.set(fingerprint, holder);
-    if (holderOfCertificate.size > HOLDERS_CACHED) holderOfCertificate.delete(holderOfCertificate.keys().next().value as string);
+    const read = readHolder(socket);
+    if (!read) return null;
+    holderOfCertificate.set(fingerprint, read, read.validToMs - Date.now());
+    holder = read;
   }
-  return holder && { ...holder, socket, checkedGeneration: 0 };
+  return { ...holder, socket, checkedGeneration: 0 };
 }
 
 function readHolder(socket: TLSSocket): Holder | null {
