@@ -4,6 +4,7 @@ import { batchProblem, type AppendResult, type ChangeLog, type LeaderToken, type
 import { comparePositions, type Position } from '../streams/position.ts';
 import { decodeEntries, encodeEntry, xreadEntries } from './entry-codec.ts';
 import { replicationKeys, type ReplicationKeys } from './keys.ts';
+import type { Signer } from './signer.ts';
 import { leaseValue, replyOf, script, type Script } from './scripts.ts';
 import { positionOfStreamId, streamId } from './stream-id.ts';
 
@@ -14,6 +15,8 @@ export interface RedisChangeLogOptions {
   keyPrefix?: string;
   /** The time index gets at most one mark per this interval: trimming keeps the history asked for plus up to this much. */
   timeMarkIntervalMs?: number;
+  /** Signs what is appended and verifies what is read (the deployment's key); without it, nothing is checked. */
+  signer?: Signer;
 }
 
 const unavailable = (error: unknown, doing: string): Unavailable => ({ ok: false, reason: 'unavailable', error: new Error(`${doing}: ${error instanceof Error ? error.message : String(error)}`) });
@@ -38,10 +41,12 @@ export class RedisChangeLog implements ChangeLog {
   readonly #reseed: Script;
   readonly #raiseFloor: Script;
   readonly #timeMarkIntervalMs: number;
+  readonly #signer: Signer | undefined;
 
   constructor(redis: Redis, options: RedisChangeLogOptions = {}) {
     this.#redis = redis;
     this.#timeMarkIntervalMs = options.timeMarkIntervalMs ?? 1_000;
+    this.#signer = options.signer;
     this.#keys = replicationKeys(options.keyPrefix);
     this.#append = script(redis, 'tenantProxyAppend');
     this.#trim = script(redis, 'tenantProxyTrim');
@@ -53,7 +58,7 @@ export class RedisChangeLog implements ChangeLog {
     const problem = batchProblem(entries);
     if (problem) return { ok: false, reason: 'invalid', detail: problem };
     const args: string[] = [];
-    for (const entry of entries) args.push(streamId(entry.position), encodeEntry(entry));
+    for (const entry of entries) args.push(streamId(entry.position), encodeEntry(entry, this.#signer));
     let raw: unknown;
     try {
       raw = await this.#append(this.#keys.lease, this.#keys.log, this.#keys.times, leaseValue(token), this.#timeMarkIntervalMs, ...args);
@@ -73,7 +78,7 @@ export class RedisChangeLog implements ChangeLog {
     try {
       const raw = await this.#redis.xrange(this.#keys.log, `(${streamId(after)}`, '+', 'COUNT', count);
       const trimmedId = await this.#redis.get(this.#keys.trimmed);
-      const decoded = decodeEntries(raw);
+      const decoded = decodeEntries(raw, this.#signer);
       if (!decoded.ok) return { ok: false, reason: 'unavailable', error: decoded.error };
       const trimmed = trimmedPast(after, trimmedId, decoded.entries[0]);
       return trimmed ? { ok: false, reason: 'trimmed', trimmedThrough: trimmed } : decoded;
@@ -101,7 +106,7 @@ export class RedisChangeLog implements ChangeLog {
           const [[readError, reply] = [], [trimmedError, trimmedReply] = []] = replies ?? [];
           if (readError ?? trimmedError) throw readError ?? trimmedError;
           trimmedId = typeof trimmedReply === 'string' ? trimmedReply : null;
-          const decoded = decodeEntries(xreadEntries(reply));
+          const decoded = decodeEntries(xreadEntries(reply), this.#signer);
           if (!decoded.ok) throw decoded.error;
           entries = decoded.entries;
         } catch (err) {

@@ -67,7 +67,7 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'redisKeyPrefix', flag: 'redis-key-prefix', kind: 'string', default: '{tenant-proxy}:', help: 'prefix of every Redis key of this deployment (a hash tag, so that a Redis Cluster keeps them in one slot)' },
   { key: 'leaseTtlMs', flag: 'lease-ttl', kind: 'duration', default: '15s', help: 'how long the leader\'s lease lasts without renewal (renewed every third of it): the longest a dead leader holds up the upstream watches' },
   { key: 'replicaId', flag: 'replica-id', kind: 'string', default: '', help: 'this replica\'s name in the lease and the logs (default: host name and pid)' },
-  { key: 'sharedAuthKeyFile', flag: 'shared-auth-key-file', kind: 'string', default: '', help: 'with --redis: a file holding a secret of at least 32 bytes, the same for every replica; TokenReview and impersonation SubjectAccessReview results are then shared through Redis, signed with it (whoever can write to Redis cannot choose who a token is). Without it each replica reviews for itself' },
+  { key: 'sharedAuthKeyFile', flag: 'shared-auth-key-file', kind: 'string', default: '', help: 'with --redis: a file holding a secret of at least 32 bytes, the same for every replica; it signs the change log and snapshots in Redis (a replica refuses what does not verify), and TokenReview and impersonation SubjectAccessReview results are then shared through Redis, signed with it (whoever can write to Redis cannot choose who a token is). Without it nothing is signed and each replica reviews for itself' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: trace, debug, info, warn, error' },
 ];
 

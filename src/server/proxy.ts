@@ -27,7 +27,7 @@ import { UpstreamProbe } from './upstream-probe.ts';
 import { TenantEngine } from './tenant-engine.ts';
 import type { Outcome } from '../serve/tenant-api.ts';
 import type { Redis } from 'ioredis';
-import { connectRedis, readSharedAuthKey, replicationThrough, sharedCacheThrough } from './redis-connection.ts';
+import { connectRedis, deploymentSigner, replicationThrough, sharedCacheThrough } from './redis-connection.ts';
 import type { SharedCacheContext } from '../basics/shared-cache.ts';
 import { statusBody } from '../serve/served-errors.ts';
 
@@ -84,8 +84,9 @@ export class TenantProxy {
     this.metrics = deps.metrics ?? new ProxyMetrics();
     this.probe = new UpstreamProbe(this.upstream, this.log, this.metrics);
     this.#redis = config.redis ? connectRedis(config, this.log) : undefined;
-    const replication = this.#redis ? replicationThrough(this.#redis, config, this.log) : undefined;
-    const sharedCache = this.#redis && config.sharedAuthKeyFile ? sharedCacheThrough(this.#redis, config, readSharedAuthKey(config.sharedAuthKeyFile), this.log) : undefined;
+    const signer = this.#redis ? deploymentSigner(config, this.log) : undefined;
+    const replication = this.#redis ? replicationThrough(this.#redis, config, this.log, signer) : undefined;
+    const sharedCache = this.#redis && signer ? sharedCacheThrough(this.#redis, config, signer, this.log) : undefined;
     this.#sharedCacheRedis = sharedCache?.connection;
     const shared: SharedCacheContext | undefined = sharedCache && { store: sharedCache.store, metrics: this.metrics, log: this.log };
     this.engine = new TenantEngine(this.upstream, this.log, { ignoredGroups: config.ignoredUserGroups, watchHistoryMs: config.watchHistoryMs, clientIdleTimeoutMs: config.clientIdleTimeoutMs, replication }, this.metrics.registry);

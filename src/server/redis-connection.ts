@@ -11,7 +11,8 @@ import { RedisSnapshots } from '../../redis/snapshots.ts';
 import type { ChangeLog } from '../../streams/change-log.ts';
 import type { SnapshotStore } from '../../streams/snapshot-store.ts';
 import type { Logger } from '../basics/log.ts';
-import { MIN_SHARED_KEY_BYTES, SignedStore } from '../basics/signed-store.ts';
+import { SignedStore } from '../basics/signed-store.ts';
+import { MIN_SHARED_KEY_BYTES, Signer } from '../../redis/signer.ts';
 import type { SharedStore } from '../basics/shared-cache.ts';
 import type { Config } from './config.ts';
 import type { LeaseControl } from './replicator.ts';
@@ -39,12 +40,13 @@ export function connectRedis(config: Config, log: Logger): Redis {
   return redis;
 }
 
-export function replicationThrough(redis: Redis, config: Config, log: Logger): { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore; degradeAfterMs: number } {
+/** `signer`: the deployment's key, which signs the change log and the snapshots; without it they are not. */
+export function replicationThrough(redis: Redis, config: Config, log: Logger, signer: Signer | undefined): { log: ChangeLog; lease: LeaseControl; snapshots: SnapshotStore; degradeAfterMs: number } {
   return {
     // As long as a dead leader may hold up the upstream watches.
     degradeAfterMs: config.leaseTtlMs,
-    log: new RedisChangeLog(redis, { keyPrefix: config.redisKeyPrefix }),
-    snapshots: new RedisSnapshots(redis, { keyPrefix: config.redisKeyPrefix }),
+    log: new RedisChangeLog(redis, { keyPrefix: config.redisKeyPrefix, signer }),
+    snapshots: new RedisSnapshots(redis, { keyPrefix: config.redisKeyPrefix, signer }),
     lease: new RedisLease(redis, { replicaId: replicaIdOf(config), ttlMs: config.leaseTtlMs, keyPrefix: config.redisKeyPrefix, log }),
   };
 }
@@ -63,7 +65,17 @@ export function readSharedAuthKey(file: string): Buffer {
   return key;
 }
 
-export function sharedCacheThrough(redis: Redis, config: Config, key: Buffer, log: Logger): { store: SharedStore; connection: Redis } {
+/**
+ * What signs everything the replicas share through Redis (--shared-auth-key-file); without the key,
+ * Redis is trusted with all of it, which the operator is told once at start.
+ */
+export function deploymentSigner(config: Config, log: Logger): Signer | undefined {
+  if (config.sharedAuthKeyFile) return new Signer(readSharedAuthKey(config.sharedAuthKeyFile));
+  log.warn({}, 'no --shared-auth-key-file: the change log and snapshots in Redis are not signed, so whoever can write to Redis can change what every replica serves and which writes tenant-proxy performs for tenants with its own credentials; and each replica reviews tokens for itself');
+  return undefined;
+}
+
+export function sharedCacheThrough(redis: Redis, config: Config, signer: Signer, log: Logger): { store: SharedStore; connection: Redis } {
   const connection = redis.duplicate({
     connectionName: `tenant-proxy-${replicaIdOf(config)}-auth`,
     enableOfflineQueue: false,
@@ -72,5 +84,5 @@ export function sharedCacheThrough(redis: Redis, config: Config, key: Buffer, lo
   });
   // Its failures are counted per lookup (tenant_proxy_shared_cache_total) and warned about by the cache.
   connection.on('error', (err: Error) => log.debug({ err: err.message }, 'shared-cache Redis connection error'));
-  return { store: new SignedStore(new RedisSharedValues(connection, { keyPrefix: config.redisKeyPrefix }), key), connection };
+  return { store: new SignedStore(new RedisSharedValues(connection, { keyPrefix: config.redisKeyPrefix }), signer), connection };
 }

@@ -3,6 +3,7 @@
 import * as assert from 'uvu/assert';
 import type { SharedRead, SharedStore, SharedWrite } from '../../src/basics/shared-cache.ts';
 import { SignedStore } from '../../src/basics/signed-store.ts';
+import { Signer } from '../../redis/signer.ts';
 import { suite } from '../support/suite.ts';
 
 const test = suite('signed shared store');
@@ -19,7 +20,7 @@ class MemoryStore implements SharedStore {
   }
 }
 
-const KEY = Buffer.alloc(32, 7);
+const KEY = new Signer(Buffer.alloc(32, 7));
 const VALUE = JSON.stringify({ authenticated: true, user: 'alice', groups: [] });
 
 test('what the replicas wrote reads back as it was', async () => {
@@ -47,13 +48,13 @@ test('forged, altered, moved or foreign-signed entries are refused', async () =>
   memory.values.set('access/h1', signed);
   assert.is((await store.read('access', 'h1')).ok, false, 'moved to another cache');
   const other = new MemoryStore();
-  await new SignedStore(other, Buffer.alloc(32, 8)).write('token', 'h1', VALUE, 1_000);
+  await new SignedStore(other, new Signer(Buffer.alloc(32, 8))).write('token', 'h1', VALUE, 1_000);
   memory.values.set('token/h1', other.values.get('token/h1') ?? '');
   await refused('signed with another key');
 });
 
 test('a short key is refused', () => {
-  assert.throws(() => new SignedStore(new MemoryStore(), Buffer.alloc(16)), /at least 32/);
+  assert.throws(() => new Signer(Buffer.alloc(16)), /at least 32/);
 });
 
 test.run();
