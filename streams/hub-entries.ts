@@ -24,7 +24,7 @@ export function hubEntries(hub: InformerHub, next: (entry: LogEntry) => void): H
   const subscriptions = [
     hub.changes$.subscribe((change) => {
       const resourceVersion = hub.reflector(change.resource)?.resourceVersion ?? String(change.position.rv);
-      emit({ kind: 'change', position: change.position, resource: change.resource, type: change.type, object: change.object, resourceVersion, recordedAt: Date.now() });
+      emit({ kind: 'change', position: change.position, resource: change.resource, type: change.type, object: change.object, resourceVersion, recordedAt: change.receivedAt ?? Date.now() });
     }),
     hub.progress$.subscribe((progress) => {
       const resourceVersion = hub.reflector(progress.resource)?.resourceVersion ?? '';

@@ -25,6 +25,11 @@ export interface Change {
    * event of the log (what came before `position` cannot be replayed from the changes seen).
    */
   restored?: true;
+  /**
+   * When the change reached the deployment (epoch ms): this process's informer, or on a replica the
+   * leader's as its log entry says. Watch delivery lag is measured from it.
+   */
+  receivedAt?: number;
 }
 
 /**
@@ -169,7 +174,7 @@ export class InformerHub {
         this.#progress.next({ resource: reflector.type, position: this.clock.now, state: event.type === 'BOOKMARK' ? 'bookmark' : event.type === 'SYNCED' ? 'synced' : 'absent' });
         return;
       }
-      this.#changes.next({ type: event.type, resource: reflector.type, object: event.object, previous: event.previous, position: this.clock.next(event.rv) });
+      this.#changes.next({ type: event.type, resource: reflector.type, object: event.object, previous: event.previous, position: this.clock.next(event.rv), receivedAt: Date.now() });
     });
     return { reflector, subscription, references: 0, permanent };
   }

@@ -373,7 +373,7 @@ export class LogReplica {
         const previous = store.applyChange(entry);
         if (entry.recordedAt !== undefined) this.#observer.applied(Math.max(0, Date.now() - entry.recordedAt) / 1000);
         this.clock.adopt(entry.position);
-        this.#changes.next({ type: entry.type, resource: entry.resource, object: entry.object, previous, position: entry.position });
+        this.#changes.next({ type: entry.type, resource: entry.resource, object: entry.object, previous, position: entry.position, receivedAt: entry.recordedAt });
       }
     }
   }

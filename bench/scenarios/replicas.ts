@@ -26,6 +26,14 @@ export interface ReplicasParams {
 
 const APPEND = 'tenant_proxy_log_append_seconds';
 const TAIL = 'tenant_proxy_log_tail_lag_seconds';
+const DELIVERY_LAG = 'tenant_proxy_watch_delivery_lag_seconds';
+
+/** The buckets of several replicas' histograms added up (pooling a role's replicas). */
+function sumBuckets(maps: readonly (ReadonlyMap<number, number> | undefined)[]): Map<number, number> {
+  const sum = new Map<number, number>();
+  for (const map of maps) for (const [bound, count] of map ?? []) sum.set(bound, (sum.get(bound) ?? 0) + count);
+  return sum;
+}
 
 interface Window {
   emitted: number;
@@ -139,6 +147,7 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
     log(`first emission @ ${params.warmUpRate}/s: p99 ${round(percentiles(first.reports.flatMap((r) => r.samples)).p99)} ms`);
     for (const rate of params.rates) {
       const windows: Window[] = [];
+      const lag0 = await histograms(set.replicas, DELIVERY_LAG);
       for (let i = 0; i < params.windowsPerRate; i++) {
         const w = await emitWindow(rate);
         windows.push(w);
@@ -147,6 +156,7 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
         if (arrived < expected) notes.push(`at ${rate}/s, window ${i + 1}: ${arrived} of ${expected} expected deliveries arrived within the window (+1 s)`);
         log(`@ ${rate}/s window ${i + 1}: leader p99 ${round(percentiles(w.reports[set.replicas.indexOf(leader)]?.samples ?? []).p99)} ms, followers p99 ${round(percentiles(followers.flatMap((f) => w.reports[set.replicas.indexOf(f)]?.samples ?? [])).p99)} ms, cpu ${w.cpu.map((c) => `${round(c * 100, 0)}%`).join('/')}, redis ${round(w.redisCpu * 100, 1)}%, steal ${round(w.machineSteal * 100, 1)}%, replica loop delay max ${w.runtime.map((r) => round(r.loopDelayMaxMs, 0)).join('/')} ms, GC ${w.runtime.map((r) => round(r.gcMsPerS, 1)).join('/')} ms/s, client loop delay max ${w.reports.map((r) => round(r.loopDelayMaxMs, 0)).join('/')} ms, snapshots written ${w.snapshots}`);
       }
+      const lag1 = await histograms(set.replicas, DELIVERY_LAG);
       const samplesOf = (rs: readonly Replica[]) => windows.flatMap((w) => rs.flatMap((r) => w.reports[set.replicas.indexOf(r)]?.samples ?? []));
       const mean = (pick: (w: Window) => number) => windows.reduce((sum, w) => sum + pick(w), 0) / windows.length;
       const worst = (pick: (w: Window) => number) => Math.max(...windows.map(pick));
@@ -162,6 +172,10 @@ export async function replicasFanOut(params: ReplicasParams, log: (m: string) =>
         f[`deliveries_at_${rate}`] = { value: p.count, unit: 'events' };
         const indexes = rs.map((r) => set.replicas.indexOf(r));
         f[`cpu_at_${rate}`] = { value: round((mean((w) => indexes.reduce((sum, k) => sum + (w.cpu[k] ?? 0), 0)) / indexes.length) * 100, 0), unit: '% of a core each' };
+        const lagBefore = sumBuckets(indexes.map((k) => lag0[k]));
+        const lagAfter = sumBuckets(indexes.map((k) => lag1[k]));
+        f[`delivery_lag_p50_at_${rate}`] = { value: round(bucketQuantile(lagBefore, lagAfter, 0.5) * 1000, 1), unit: 'ms (bucket bound)' };
+        f[`delivery_lag_p99_at_${rate}`] = { value: round(bucketQuantile(lagBefore, lagAfter, 0.99) * 1000, 1), unit: 'ms (bucket bound)' };
         f[`log_tail_lag_p99_at_${rate}`] = { value: round(worst((w) => Math.max(...indexes.map((k) => w.tailP99Ms[k] ?? NaN))), 1), unit: 'ms (bucket bound)' };
         f[`gc_pauses_at_${rate}`] = { value: round(mean((w) => indexes.reduce((sum, k) => sum + (w.runtime[k]?.gcMsPerS ?? NaN), 0) / indexes.length), 1), unit: 'ms per s' };
         f[`loop_delay_max_at_${rate}`] = { value: round(worst((w) => Math.max(...indexes.map((k) => w.runtime[k]?.loopDelayMaxMs ?? NaN))), 1), unit: 'ms' };

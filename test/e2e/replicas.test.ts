@@ -148,6 +148,24 @@ test('kubectl get ns -w through a follower sees a namespace created upstream', a
   }
 });
 
+test('every replica measures how long a change took from the leader\'s informer to its watchers\' connections', async (ctx) => {
+  const LAG = 'tenant_proxy_watch_delivery_lag_seconds';
+  const observed = () => Promise.all(ctx.replicas.map(async (r) => ({ count: await r.metric(`${LAG}_count`), sum: await r.metric(`${LAG}_sum`) })));
+  const before = await observed();
+  const name = `lag-${suffix}`;
+  await apply(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  try {
+    const after = await eventually(observed, (now) => now.every((n, i) => n.count > (before[i]?.count ?? 0)), 'the change counted on every replica', 30_000);
+    for (const [i, n] of after.entries()) {
+      const count = n.count - (before[i]?.count ?? 0);
+      const seconds = n.sum - (before[i]?.sum ?? 0);
+      assert.ok(seconds >= 0 && seconds / count < 10, `replica ${i + 1}: ${count} changes, ${seconds} s in all`);
+    }
+  } finally {
+    await remove(ctx.cp.admin, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }).catch(() => undefined);
+  }
+});
+
 test('a watch resumed on another replica with the last resourceVersion it got receives exactly the missed events', async (ctx) => {
   const leader = await leaderIndex(ctx);
   const [a, b] = [ctx.alice[leader] as KubeHttp, ctx.alice[(leader + 1) % 3] as KubeHttp];
