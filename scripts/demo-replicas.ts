@@ -5,6 +5,7 @@
 // the same one, so the kubeconfigs work whichever replica answers. Prints every pid, which replica
 // leads and how to kill it, follows leadership changes, and stops everything it started on Ctrl-C/SIGTERM.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -174,6 +175,11 @@ export async function runReplicasDemo(o: ReplicasDemoOptions): Promise<void> {
     await waitFor('redis-server', redis, redisLog, () => redisAnswers(redisUrl));
     say(`redis-server pid ${redis.pid} on ${redisUrl}`);
 
+    // The deployment's key, as deploy/ mounts it from a Secret: it signs the change log, the snapshots and
+    // the shared auth results in Redis.
+    const keyFile = path.join(dir, 'shared-auth.key');
+    writeFileSync(keyFile, randomBytes(48).toString('base64'), { mode: 0o600 });
+
     // Replicas: the first generates the serving certificate, the others reuse it.
     const startReplica = async (i: number): Promise<Replica> => {
       const name = `r${i + 1}`;
@@ -182,7 +188,7 @@ export async function runReplicasDemo(o: ReplicasDemoOptions): Promise<void> {
       const args = [
         path.join(o.root, 'bin/tenant-proxy.js'),
         ...['--kubeconfig', proxyKubeconfig, '--listen', `127.0.0.1:${port}`, '--metrics-listen', `127.0.0.1:${metricsPort}`, '--cert-dir', certDir],
-        ...['--redis', redisUrl, '--replica-id', name, '--lease-ttl', '5s', '--shutdown-grace-period', '2s'],
+        ...['--redis', redisUrl, '--replica-id', name, '--lease-ttl', '5s', '--shutdown-grace-period', '2s', '--shared-auth-key-file', keyFile],
       ];
       const child = spawnLogged(process.execPath, args, logFile, o.root);
       const replica: Replica = { name, port, metricsPort, child, exited: false };
