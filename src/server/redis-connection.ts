@@ -59,7 +59,7 @@ const SHARED_CACHE_COMMAND_TIMEOUT_MS = 1_000;
  * disconnected (no offline queue), and a stalled one is dropped after a second, so lookups never pile up.
  */
 /** The shared auth key, as the file holds it (surrounding whitespace dropped). */
-export function readSharedAuthKey(file: string): Buffer {
+function readSharedAuthKey(file: string): Buffer {
   const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8');
   if (key.length < MIN_SHARED_KEY_BYTES) throw new Error(`--shared-auth-key-file ${file}: ${key.length} bytes; at least ${MIN_SHARED_KEY_BYTES} are needed`);
   return key;

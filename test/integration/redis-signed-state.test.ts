@@ -7,7 +7,7 @@ import { RedisChangeLog } from '../../redis/change-log.ts';
 import { ENTRY_FIELD } from '../../redis/entry-codec.ts';
 import { replicationKeys } from '../../redis/keys.ts';
 import { replyOf, script } from '../../redis/scripts.ts';
-import { Signer } from '../../redis/signer.ts';
+import { Signer, unseal } from '../../redis/signer.ts';
 import { RedisSnapshots } from '../../redis/snapshots.ts';
 import type { ChangeEntry, LeaderToken, LogEntry } from '../../streams/change-log.ts';
 import type { KubeObject } from '../../streams/kube-object.ts';
@@ -78,7 +78,7 @@ test('entries written without the key, with another key, altered or moved are re
   assert.ok((await signed.append(await lead(), [change(10, namespace('oil-dev', 10))])).ok);
   const [[, fields = []] = []] = (await redis.xrange(keys.log, '-', '+', 'COUNT', 1)) as [string, string[]][];
   const genuine = fields[fields.indexOf(ENTRY_FIELD) + 1] ?? '';
-  const [signature = '', json = ''] = [genuine.slice(0, genuine.indexOf('.')), genuine.slice(genuine.indexOf('.') + 1)];
+  const { signature, value: json } = unseal(genuine) ?? { signature: '', value: '' };
   const forged = JSON.stringify({ kind: 'change', type: 'ADDED', resource: NAMESPACES, object: namespace('gas-secret', 20, 'oil'), resourceVersion: '20' });
   const otherKeyLog = log(OTHER_KEY);
   const cases: [what: string, id: string, field: string][] = [
