@@ -139,33 +139,43 @@ export class RedisSnapshots implements SnapshotStore {
     }
   }
 
-  /** One snapshot, or why it could not be read whole (dropped while being read, or damaged). */
-  async #load(id: string): Promise<{ ok: true; snapshot: Snapshot; summary: SnapshotSummary } | { ok: false; detail: string }> {
+  async load(id: string): Promise<SnapshotLoadResult> {
+    try {
+      const loaded = await this.#load(id);
+      if (loaded.ok) return loaded;
+      return loaded.gone ? { ok: false, reason: 'none' } : unavailable(new Error(loaded.detail), `loading snapshot ${id}`);
+    } catch (err) {
+      return unavailable(err, `loading snapshot ${id}`);
+    }
+  }
+
+  /** One snapshot, or why it could not be read whole: `gone`, dropped (before or while being read); else damaged. */
+  async #load(id: string): Promise<{ ok: true; snapshot: Snapshot; summary: SnapshotSummary } | { ok: false; gone: boolean; detail: string }> {
     const headerText = await this.#redis.get(this.#keys.snapshotHeader(id));
-    if (!headerText) return { ok: false, detail: `snapshot ${id} has no header (dropped while being read)` };
+    if (!headerText) return { ok: false, gone: true, detail: `snapshot ${id} has no header (dropped while being read)` };
     const header: unknown = JSON.parse(headerText);
-    if (!isHeader(header)) return { ok: false, detail: `snapshot ${id} has a header of unexpected shape` };
-    if (this.#signer && typeof header.signature !== 'string') return { ok: false, detail: `snapshot ${id} is not signed: refused (this replica holds the deployment's key; a snapshot written without it is not loaded)` };
+    if (!isHeader(header)) return { ok: false, gone: false, detail: `snapshot ${id} has a header of unexpected shape` };
+    if (this.#signer && typeof header.signature !== 'string') return { ok: false, gone: false, detail: `snapshot ${id} is not signed: refused (this replica holds the deployment's key; a snapshot written without it is not loaded)` };
     const hmac = this.#signer?.start(SIGNED_AS, id);
     const objects: KubeObject[][] = header.types.map(() => []);
     for (let page = 0; page < header.pages; page++) {
       const text = await this.#redis.get(this.#keys.snapshotPage(id, page));
-      if (text === null) return { ok: false, detail: `page ${page} of snapshot ${id} is gone (dropped while being read)` };
+      if (text === null) return { ok: false, gone: true, detail: `page ${page} of snapshot ${id} is gone (dropped while being read)` };
       signPage(hmac, page, text);
       for (const line of text.split('\n')) {
         const tab = line.indexOf('\t');
         const bucket = objects[Number(line.slice(0, tab))];
-        if (tab < 0 || !bucket) return { ok: false, detail: `page ${page} of snapshot ${id} has a line without a known type` };
+        if (tab < 0 || !bucket) return { ok: false, gone: false, detail: `page ${page} of snapshot ${id} has a line without a known type` };
         bucket.push(JSON.parse(line.slice(tab + 1)) as KubeObject);
       }
     }
     const { signature, ...signed } = header;
     if (hmac && !sameSignature(signature ?? '', hmac.update('\0').update(JSON.stringify(signed)).digest('base64url'))) {
-      return { ok: false, detail: `snapshot ${id} does not carry a signature of this deployment's key over its pages and header: refused` };
+      return { ok: false, gone: false, detail: `snapshot ${id} does not carry a signature of this deployment's key over its pages and header: refused` };
     }
     const types = header.types.map((type, index): SnapshotType => ({ resource: type.resource, state: type.state, resourceVersion: type.resourceVersion, objects: objects[index] ?? [] }));
     const miscounted = types.find((type, index) => type.objects.length !== header.types[index]?.objects);
-    if (miscounted) return { ok: false, detail: `snapshot ${id} holds ${miscounted.objects.length} objects of ${miscounted.resource.resource}, its header says otherwise` };
+    if (miscounted) return { ok: false, gone: false, detail: `snapshot ${id} holds ${miscounted.objects.length} objects of ${miscounted.resource.resource}, its header says otherwise` };
     const { types: _types, ...summary } = signed;
     return { ok: true, snapshot: { position: header.position, types }, summary };
   }

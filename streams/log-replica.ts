@@ -171,8 +171,8 @@ export class LogReplica {
   }
 
   /**
-   * Follows the log until stopped: from `after` when given; otherwise from the newest snapshot when the
-   * replica has a SnapshotStore, else from the log's origin.
+   * Follows the log until stopped: from `after` when given; otherwise from the oldest snapshot kept that
+   * the log reaches back to when the replica has a SnapshotStore, else from the log's origin.
    */
   start(after?: Position): void {
     if (this.#running) return;
@@ -292,7 +292,8 @@ export class LogReplica {
   /** Finds where to start (retrying while the log or the snapshots cannot be read) and takes it; false once stopped. */
   async #startFromSnapshot(snapshots: SnapshotStore, why: 'start' | 'gap', signal: AbortSignal): Promise<boolean> {
     for (let wait = RETRY_MS; !signal.aborted; wait = Math.min(MAX_RETRY_MS, wait * 2)) {
-      const found = await findStart(this.#log, snapshots);
+      // Starting, the oldest snapshot kept: the changes since are this replica's watch history too.
+      const found = await findStart(this.#log, snapshots, why === 'start' ? 'oldest' : 'newest');
       if (signal.aborted) return false;
       if (!found.ok) {
         this.#streamLog.warn({ why, err: found.error.message, retryInMs: wait }, 'cannot read the newest snapshot or the log bounds; retrying');
@@ -305,11 +306,12 @@ export class LogReplica {
         this.loaded = start.summary;
         this.stats.loads++;
         const objects = start.snapshot.types.reduce((sum, type) => sum + type.objects.length, 0);
-        this.#streamLog.info({ why, position: formatPosition(start.summary.position), objects, bytes: start.summary.bytes, ageSeconds: Math.round((Date.now() - start.summary.takenAt) / 1000) }, 'loaded the newest snapshot; reading the change log after it');
+        if (start.olderSkipped) this.#streamLog.warn({ why, skipped: start.olderSkipped }, 'could not load the oldest snapshot kept: starting from the newest, so watches cannot resume from before it here');
+        this.#streamLog.info({ why, position: formatPosition(start.summary.position), objects, bytes: start.summary.bytes, ageSeconds: Math.round((Date.now() - start.summary.takenAt) / 1000) }, 'loaded a snapshot; reading the change log after it');
         return true;
       }
       if (start.missing) this.#streamLog.warn({ why, from: formatPosition(start.after), at: formatPosition(this.#position) }, `no snapshot covers the log's beginning (${start.missing}): reading the log from its beginning, so this replica lacks what was trimmed`);
-      else this.#streamLog.info({ why }, 'no snapshot yet: reading the change log from its beginning');
+      else this.#streamLog.info({ why }, 'reading the change log from its beginning (it was never trimmed)');
       return true;
     }
     return false;

@@ -45,6 +45,12 @@ export class MemorySnapshotStore implements SnapshotStore {
     return { ok: true, snapshot: JSON.parse(newest.text) as Snapshot, summary: newest.summary };
   }
 
+  async load(id: string): Promise<SnapshotLoadResult> {
+    const held = this.#kept.find((h) => h.summary.id === id);
+    if (!held) return { ok: false, reason: 'none' };
+    return { ok: true, snapshot: JSON.parse(held.text) as Snapshot, summary: held.summary };
+  }
+
   async kept(): Promise<{ ok: true; snapshots: SnapshotSummary[] } | Unavailable> {
     return { ok: true, snapshots: this.#kept.map((held) => held.summary) };
   }

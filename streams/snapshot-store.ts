@@ -40,6 +40,8 @@ export interface SnapshotStore {
   write(token: LeaderToken, snapshot: Snapshot): Promise<SnapshotWriteResult>;
   /** The newest complete snapshot. */
   loadNewest(): Promise<SnapshotLoadResult>;
+  /** One of the snapshots kept, by its ID ('none' once it is no longer kept). */
+  load(id: string): Promise<SnapshotLoadResult>;
   /** The snapshots kept, newest first: the oldest one bounds how far the log may be trimmed. */
   kept(): Promise<{ ok: true; snapshots: SnapshotSummary[] } | Unavailable>;
 }

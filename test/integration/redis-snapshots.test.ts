@@ -104,6 +104,10 @@ test('at most two snapshots are kept; the older ones leave no key behind', async
   assert.ok((await redis.exists(keys.snapshotHeader(ids[1] ?? ''))) === 1);
   const loaded = await snapshots.loadNewest();
   assert.ok(loaded.ok && loaded.snapshot.position.rv === 300);
+  // Each kept one loads by its ID (a starting replica takes the oldest); a dropped one is 'none'.
+  const older = await snapshots.load(ids[1] ?? '');
+  assert.ok(older.ok && older.snapshot.position.rv === 200 && older.summary.id === ids[1]);
+  assert.equal(await snapshots.load(ids[0] ?? ''), { ok: false, reason: 'none' });
 });
 
 test.run();

@@ -1,6 +1,7 @@
 // A replica started from a snapshot plus the log after it holds exactly what one that read the whole log
 // holds; the log is trimmed to the watch history but never past the oldest snapshot kept; a replica the
-// log was trimmed past starts again from the newest snapshot, its views getting the difference.
+// log was trimmed past starts again from the newest snapshot, its views getting the difference; a replica
+// starting up takes the oldest one the log reaches back to.
 import * as assert from 'uvu/assert';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import type { LeaderToken, LogEntry } from '../../streams/change-log.ts';
@@ -196,6 +197,50 @@ test('the leader writes a snapshot after so many entries, before the interval is
   const kept = await snapshots.kept();
   assert.equal(kept.ok && kept.snapshots.map((k) => formatPosition(k.position)), ['12', '10']);
   await leader.stop();
+});
+
+test('a starting replica takes the oldest snapshot the log reaches back to, so the changes since are its history; the newest when that one is gone', async () => {
+  const { log, snapshots, advance } = world();
+  const leader = new LogReplica(log, SILENT);
+  leader.start();
+  await log.append(TOKEN, firstEntries());
+  await readUpTo(leader, at(12));
+  await snapshotAt(leader, snapshots);
+  await log.append(TOKEN, moreEntries().slice(0, 2));
+  await readUpTo(leader, at(14));
+  await snapshotAt(leader, snapshots);
+  await log.append(TOKEN, moreEntries().slice(2));
+  await readUpTo(leader, at(15));
+  assert.equal(await findStart(log, snapshots, 'oldest'), { ok: true, start: { kind: 'log', after: at(0), missing: undefined } }, 'nothing trimmed yet: the whole log');
+  advance(1);
+  await log.trim(TOKEN, { keepMs: 0, notAfter: at(12) });
+
+  const starting = new LogReplica(log, SILENT, snapshots);
+  const changes = firstValueFrom(starting.changes$.pipe(take(6), toArray()));
+  starting.start();
+  assert.equal(
+    (await changes).map((c) => `${c.type} ${c.object.metadata.name} @${formatPosition(c.position)}`),
+    ['ADDED a @12', 'ADDED b @12', 'ADDED c @12', 'DELETED a @13', 'MODIFIED b @14', 'ADDED d @15'],
+    'the snapshot at 12, then the log from there: what a watch from 12 or later needs',
+  );
+  assert.equal(formatPosition(starting.loaded?.position ?? at(0)), '12');
+  assert.is(stateOf(starting), stateOf(leader));
+  assert.equal(starting.stats, { applied: 3, loads: 1, gaps: 0 });
+
+  // The older one dropped between listing and loading it (a newer commit): the newest, and why.
+  const dropping = { kept: () => snapshots.kept(), loadNewest: () => snapshots.loadNewest(), load: async () => ({ ok: false, reason: 'none' }) as const, write: snapshots.write.bind(snapshots) };
+  const found = await findStart(log, dropping, 'oldest');
+  assert.ok(found.ok && found.start.kind === 'snapshot');
+  if (found.ok && found.start.kind === 'snapshot') {
+    assert.is(formatPosition(found.start.snapshot.position), '14');
+    assert.match(found.start.olderSkipped ?? '', /no longer kept/);
+  }
+  // Trimmed past the older one: the newest is the oldest the log reaches back to.
+  await log.trim(TOKEN, { keepMs: 0, notAfter: at(14) });
+  const afterTrim = await findStart(log, snapshots, 'oldest');
+  assert.ok(afterTrim.ok && afterTrim.start.kind === 'snapshot' && formatPosition(afterTrim.start.snapshot.position) === '14' && !afterTrim.start.olderSkipped);
+  await leader.stop();
+  await starting.stop();
 });
 
 async function snapshotAt(leader: LogReplica, snapshots: MemorySnapshotStore) {
