@@ -72,18 +72,22 @@ test('the follower reloads the snapshot; only the watcher whose view changed get
   const bobList = await eventually(() => listOf(bob).catch(() => undefined), (l) => l?.items.length === 1, "bob's namespace on the follower", 30_000);
   const aliceWatch = await WatchReader.open(alice, `${NAMESPACES_PATH}?watch=1&resourceVersion=${aliceList?.metadata.resourceVersion ?? ''}`);
   const bobWatch = await WatchReader.open(bob, `${NAMESPACES_PATH}?watch=1&resourceVersion=${bobList?.metadata.resourceVersion ?? ''}`);
-  const cutAt = revision(aliceList?.metadata.resourceVersion ?? '0');
   const redis = ctx.redis.client();
   ctx.relay.freeze();
   let step = 0;
+  const patched: number[] = [];
   try {
-    // Changes to alice's namespace only, until the log is trimmed past where the follower stopped.
+    // Changes to alice's namespace only, until the log is trimmed past where the follower stopped. That
+    // is past the second of these changes: the follower's read, blocked in Redis when the relay froze, is
+    // answered with the first change appended after it, and that answer waits in the relay, so the
+    // follower may get that far (and past any other change made in the cluster since alice's list).
     await eventually(
       async () => {
-        await patch(ctx.cp.admin, namespaceRef(OIL), { metadata: { labels: { step: String(++step) } } });
+        const changed = await patch(ctx.cp.admin, namespaceRef(OIL), { metadata: { labels: { step: String(++step) } } });
+        patched.push(revision(changed.metadata.resourceVersion ?? '0'));
         return redis.get(`${PREFIX}log:trimmed`);
       },
-      (trimmed) => trimmed !== null && Number(trimmed.split('-')[0]) > cutAt + 1,
+      (trimmed) => trimmed !== null && revision(trimmed.split('-')[0] ?? '0') > (patched[1] ?? Infinity),
       'the log trimmed past the follower',
       9_000,
       500,
