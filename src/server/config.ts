@@ -29,9 +29,11 @@ export interface Config {
   leaseTtlMs: number;
   replicaId: string;
   sharedAuthKeyFile: string;
+  insecureUnsignedRedis: boolean;
 }
 
-type Kind = 'string' | 'list' | 'duration' | 'integer';
+/** A `switch` is true when named alone (`--flag`), or set with `--flag=true|false` (never the next argument). */
+type Kind = 'string' | 'list' | 'duration' | 'integer' | 'switch';
 
 interface FlagSpec {
   key: keyof Config;
@@ -67,7 +69,8 @@ const FLAGS: readonly FlagSpec[] = [
   { key: 'redisKeyPrefix', flag: 'redis-key-prefix', kind: 'string', default: '{tenant-proxy}:', help: 'prefix of every Redis key of this deployment (a hash tag, so that a Redis Cluster keeps them in one slot)' },
   { key: 'leaseTtlMs', flag: 'lease-ttl', kind: 'duration', default: '15s', help: 'how long the leader\'s lease lasts without renewal (renewed every third of it): the longest a dead leader holds up the upstream watches' },
   { key: 'replicaId', flag: 'replica-id', kind: 'string', default: '', help: 'this replica\'s name in the lease and the logs (default: host name and pid)' },
-  { key: 'sharedAuthKeyFile', flag: 'shared-auth-key-file', kind: 'string', default: '', help: 'with --redis: a file holding a secret of at least 32 bytes, the same for every replica; it signs the change log and snapshots in Redis (a replica refuses what does not verify), and TokenReview and impersonation SubjectAccessReview results are then shared through Redis, signed with it (whoever can write to Redis cannot choose who a token is). Without it nothing is signed and each replica reviews for itself' },
+  { key: 'sharedAuthKeyFile', flag: 'shared-auth-key-file', kind: 'string', default: '', help: 'with --redis: a file holding a secret of at least 32 bytes, the same for every replica; it signs the change log and snapshots in Redis (a replica refuses what does not verify), and TokenReview and impersonation SubjectAccessReview results are then shared through Redis, signed with it (whoever can write to Redis cannot choose who a token is). Required with --redis unless --insecure-unsigned-redis' },
+  { key: 'insecureUnsignedRedis', flag: 'insecure-unsigned-redis', kind: 'switch', default: 'false', help: 'with --redis and no --shared-auth-key-file: start anyway, nothing signed. Whoever can write to Redis then decides what every replica serves, and which writes tenant-proxy performs for tenants with its own credentials; each replica reviews tokens for itself. For a Redis no one else can reach, in development' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', help: 'pino log level: trace, debug, info, warn, error' },
 ];
 
@@ -78,8 +81,9 @@ export function envName(flag: string): string {
 export function helpText(): string {
   const lines = ['Usage: tenant-proxy [flags]', '', 'Every flag can also be set by its environment variable.', ''];
   for (const f of FLAGS) {
-    lines.push(`  --${f.flag} <${f.kind === 'string' ? 'value' : f.kind}>   (${envName(f.flag)})`);
-    lines.push(`      ${f.help}${f.default ? ` [default: ${f.default}]` : ''}`);
+    const value = f.kind === 'switch' ? '' : ` <${f.kind === 'string' ? 'value' : f.kind}>`;
+    lines.push(`  --${f.flag}${value}   (${envName(f.flag)})`);
+    lines.push(`      ${f.help}${f.default && f.kind !== 'switch' ? ` [default: ${f.default}]` : ''}`);
   }
   lines.push('', 'Durations: 500ms, 30s, 5m, 1h.', '  --help   print this text');
   return lines.join('\n');
@@ -102,8 +106,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (see --help)`);
     const eq = arg.indexOf('=');
     const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (!FLAGS.some((f) => f.flag === name)) throw new Error(`unknown flag --${name} (see --help)`);
-    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    const spec = FLAGS.find((f) => f.flag === name);
+    if (!spec) throw new Error(`unknown flag --${name} (see --help)`);
+    const value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : spec.kind === 'switch' ? 'true' : argv[++i];
     if (value === undefined) throw new Error(`flag --${name} needs a value`);
     given.set(name, value);
   }
@@ -118,6 +123,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   }
   const result = config as unknown as Config;
   if (!!result.tlsCertFile !== !!result.tlsKeyFile) throw new Error('--tls-cert-file and --tls-key-file go together');
+  if (result.redis && !result.sharedAuthKeyFile && !result.insecureUnsignedRedis) {
+    throw new Error('--redis needs --shared-auth-key-file: the change log and snapshots in Redis decide what every replica serves and which writes tenant-proxy performs with its own credentials, so they are signed with the deployment\'s key (give every replica the same file). To run on an unsigned Redis no one else can reach, say so with --insecure-unsigned-redis');
+  }
   return { kind: 'config', config: result };
 }
 
@@ -134,6 +142,9 @@ function convert(f: FlagSpec, raw: string): unknown {
       if (!Number.isInteger(n) || n < 0) throw new Error(`"${raw}" is not a non-negative integer`);
       return n;
     }
+    case 'switch':
+      if (raw !== 'true' && raw !== 'false') throw new Error(`"${raw}" is neither true nor false`);
+      return raw === 'true';
   }
 }
 

@@ -54,10 +54,6 @@ export function replicationThrough(redis: Redis, config: Config, log: Logger, si
 /** A command on the shared-cache connection is dropped after this long (requests stopped waiting long before). */
 const SHARED_CACHE_COMMAND_TIMEOUT_MS = 1_000;
 
-/**
- * The store of the shared auth caches, on its own connection: commands fail at once while it is
- * disconnected (no offline queue), and a stalled one is dropped after a second, so lookups never pile up.
- */
 /** The shared auth key, as the file holds it (surrounding whitespace dropped). */
 function readSharedAuthKey(file: string): Buffer {
   const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8');
@@ -66,15 +62,19 @@ function readSharedAuthKey(file: string): Buffer {
 }
 
 /**
- * What signs everything the replicas share through Redis (--shared-auth-key-file); without the key,
- * Redis is trusted with all of it, which the operator is told once at start.
+ * What signs everything the replicas share through Redis (--shared-auth-key-file). Without the key (only
+ * with --insecure-unsigned-redis, see config.ts) Redis is trusted with all of it, which the log says at start.
  */
 export function deploymentSigner(config: Config, log: Logger): Signer | undefined {
   if (config.sharedAuthKeyFile) return new Signer(readSharedAuthKey(config.sharedAuthKeyFile));
-  log.warn({}, 'no --shared-auth-key-file: the change log and snapshots in Redis are not signed, so whoever can write to Redis can change what every replica serves and which writes tenant-proxy performs for tenants with its own credentials; and each replica reviews tokens for itself');
+  log.warn({}, '--insecure-unsigned-redis: the change log and snapshots in Redis are not signed, so whoever can write to Redis can change what every replica serves and which writes tenant-proxy performs for tenants with its own credentials; and each replica reviews tokens for itself');
   return undefined;
 }
 
+/**
+ * The store of the shared auth caches, on its own connection: commands fail at once while it is
+ * disconnected (no offline queue), and a stalled one is dropped after a second, so lookups never pile up.
+ */
 export function sharedCacheThrough(redis: Redis, config: Config, signer: Signer, log: Logger): { store: SharedStore; connection: Redis } {
   const connection = redis.duplicate({
     connectionName: `tenant-proxy-${replicaIdOf(config)}-auth`,

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { unseal } from '../../redis/signer.ts';
 import { registeredWatchers } from '../support/apiserver-watchers.ts';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { eventually, waitUntil } from '../support/eventually.ts';
@@ -17,7 +18,7 @@ import { addTenantNamespace, createTenant, deleteTenant, TENANT_LABEL, type Owne
 import type { Credentials, KubeHttp } from '../support/kube-http.ts';
 import { apply, patch, remove, type KubeObject } from '../support/manifests.ts';
 import { startProxyProcesses, type ProxyProcess } from '../support/proxy-process.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { WatchReader, type TimedEvent } from '../support/watch-reader.ts';
@@ -41,6 +42,7 @@ const NAMESPACES_PATH = '/api/v1/namespaces';
 const STEP_LABEL = 'failover-step';
 const LEASE_TTL_MS = 3_000;
 const LOG_KEY = '{tenant-proxy}:log';
+const KEY_FILE = deploymentKeyFile();
 const EPOCH_KEY = '{tenant-proxy}:lease:epoch';
 const SETTLE_MS = 30_000;
 
@@ -84,7 +86,7 @@ async function deploy(ctx: Context): Promise<Deployment> {
   // The replicas of an earlier test have let their upstream watches go.
   await eventually(() => namespaceWatchers(ctx.cp), (n) => n === ctx.namespaceWatchersBefore, 'the apiserver back to its namespace watchers before any replica', 30_000);
   const redis = await startRedis();
-  const flags = (id: string) => ['--redis', redis.url, '--replica-id', id, '--lease-ttl', `${LEASE_TTL_MS / 1000}s`, '--log-level', 'info'];
+  const flags = (id: string) => ['--redis', redis.url, '--shared-auth-key-file', KEY_FILE, '--replica-id', id, '--lease-ttl', `${LEASE_TTL_MS / 1000}s`, '--log-level', 'info'];
   const group = await startProxyProcesses(
     ctx.cp,
     ['r1', 'r2', 'r3'].map((name) => ({ name, flags: flags(name) })),
@@ -286,7 +288,8 @@ interface LogLine {
 async function logEntries(redis: RedisServer, from: string, count: number): Promise<LogLine[]> {
   const raw = await redis.client('failover-check').xrange(LOG_KEY, `(${from.replace('.', '-')}`, '+', 'COUNT', count);
   return raw.map(([id, fields]) => {
-    const e = JSON.parse(fields[fields.indexOf('e') + 1] ?? '{}') as { kind?: string; type?: string; state?: string; resource?: { resource: string }; object?: KubeObject };
+    const stored = fields[fields.indexOf('e') + 1] ?? '';
+    const e = JSON.parse(unseal(stored)?.value ?? '{}') as { kind?: string; type?: string; state?: string; resource?: { resource: string }; object?: KubeObject };
     const o = e.object?.metadata;
     return { id, kind: e.kind ?? '', type: e.type ?? e.state ?? '', resource: e.resource?.resource ?? '', name: o ? `${o.namespace ? `${o.namespace}/` : ''}${o.name}` : '', resourceVersion: o?.resourceVersion };
   });

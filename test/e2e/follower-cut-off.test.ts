@@ -9,7 +9,7 @@ import { createTenant, deleteTenant, type OwnerInput } from '../support/fixtures
 import type { KubeHttp } from '../support/kube-http.ts';
 import { patch, remove, type KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
-import { freezableRelay, startRedis, type FreezableRelay, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, freezableRelay, startRedis, type FreezableRelay, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { WatchReader } from '../support/watch-reader.ts';
@@ -31,7 +31,8 @@ const OIL = `oil-0-${suffix}`;
 const GAS = `gas-0-${suffix}`;
 const PREFIX = '{tenant-proxy}:';
 // Snapshots and trims every second; a follower frozen for less than the lease does not degrade.
-const FLAGS = (id: string, url: string) => ['--redis', url, '--replica-id', id, '--lease-ttl', '10s', '--watch-history', '2s'];
+const KEY_FILE = deploymentKeyFile();
+const FLAGS = (id: string, url: string) => ['--redis', url, '--shared-auth-key-file', KEY_FILE, '--replica-id', id, '--lease-ttl', '10s', '--watch-history', '2s'];
 const NAMESPACES_PATH = '/api/v1/namespaces';
 const namespaceRef = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 

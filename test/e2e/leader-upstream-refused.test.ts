@@ -13,7 +13,7 @@ import { eventually } from '../support/eventually.ts';
 import { addTenantNamespace, createTenant, deleteTenant, type OwnerInput } from '../support/fixtures.ts';
 import { patch, remove, type KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { unauthorizedUpstream, type UnauthorizedUpstream } from '../support/unauthorized-upstream.ts';
@@ -38,7 +38,8 @@ const ALICE = `alice-${suffix}`;
 const OWNERS: OwnerInput[] = [{ kind: 'User', name: ALICE }];
 const NAMESPACES = [`oil-a-${suffix}`, `oil-b-${suffix}`];
 const NAMESPACES_PATH = '/api/v1/namespaces';
-const FLAGS = (id: string, redis: RedisServer) => ['--redis', redis.url, '--replica-id', id, '--lease-ttl', '3s'];
+const KEY_FILE = deploymentKeyFile();
+const FLAGS = (id: string, redis: RedisServer) => ['--redis', redis.url, '--shared-auth-key-file', KEY_FILE, '--replica-id', id, '--lease-ttl', '3s'];
 const namespaceRef = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 
 async function change(ctx: Context): Promise<void> {

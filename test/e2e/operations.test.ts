@@ -403,11 +403,11 @@ test('without --tls-cert-file: a generated certificate, verified by the CA file 
 
 // ── command line ──
 
-const FLAGS = ['listen', 'tls-cert-file', 'tls-key-file', 'cert-dir', 'client-ca-file', 'kubeconfig', 'context', 'ignored-user-groups', 'token-cache-ttl', 'token-negative-cache-ttl', 'token-cache-size', 'access-review-cache-ttl', 'upstream-timeout', 'watch-history', 'shutdown-grace-period', 'tls-handshake-timeout', 'request-header-timeout', 'client-idle-timeout', 'max-connections', 'max-connections-per-address', 'metrics-listen', 'log-level', 'redis', 'redis-key-prefix', 'lease-ttl', 'replica-id', 'shared-auth-key-file'];
+const FLAGS = ['listen', 'tls-cert-file', 'tls-key-file', 'cert-dir', 'client-ca-file', 'kubeconfig', 'context', 'ignored-user-groups', 'token-cache-ttl', 'token-negative-cache-ttl', 'token-cache-size', 'access-review-cache-ttl', 'upstream-timeout', 'watch-history', 'shutdown-grace-period', 'tls-handshake-timeout', 'request-header-timeout', 'client-idle-timeout', 'max-connections', 'max-connections-per-address', 'metrics-listen', 'log-level', 'redis', 'redis-key-prefix', 'lease-ttl', 'replica-id', 'shared-auth-key-file', 'insecure-unsigned-redis'];
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(ROOT, 'bin/tenant-proxy.js'), ...args], { cwd: ROOT, timeout: 30_000, env: { ...process.env, KUBECONFIG: '/nonexistent' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(ROOT, 'bin/tenant-proxy.js'), ...args], { cwd: ROOT, timeout: 30_000, env: { ...process.env, KUBECONFIG: '/nonexistent', ...env } }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -452,6 +452,13 @@ test('a flag beats its environment variable, which beats the default', () => {
   }
   // The environment variables are the ones --help names.
   assert.equal(config([], { TENANT_PROXY_TLS_CERT_FILE: '/c', TENANT_PROXY_TLS_KEY_FILE: '/k' }).tlsKeyFile, '/k');
+  // A switch is on when named alone, and never takes the next argument as its value.
+  const unsigned = { TENANT_PROXY_INSECURE_UNSIGNED_REDIS: 'true' };
+  assert.is(config([], {}).insecureUnsignedRedis, false, '--insecure-unsigned-redis default');
+  assert.is(config([], unsigned).insecureUnsignedRedis, true, 'TENANT_PROXY_INSECURE_UNSIGNED_REDIS alone');
+  assert.is(config(['--insecure-unsigned-redis=false'], unsigned).insecureUnsignedRedis, false, '--insecure-unsigned-redis=false over its variable');
+  const named = config(['--insecure-unsigned-redis', '--log-level', 'warn'], {});
+  assert.equal([named.insecureUnsignedRedis, named.logLevel], [true, 'warn'], 'a switch named alone, then another flag');
 });
 
 test('an unknown flag or a bad value exits 2 with a message', async () => {
@@ -465,6 +472,21 @@ test('an unknown flag or a bad value exits 2 with a message', async () => {
   const stray = await runCli(['listen']);
   assert.is(stray.code, 2);
   assert.match(stray.stderr, 'unexpected argument "listen"');
+  const notSwitch = await runCli(['--insecure-unsigned-redis=yes']);
+  assert.is(notSwitch.code, 2);
+  assert.match(notSwitch.stderr, '--insecure-unsigned-redis: "yes" is neither true nor false');
+});
+
+test('replicas refuse to start on an unsigned Redis unless told to', async () => {
+  // Whoever can write to that Redis would decide what every replica serves and which writes the proxy
+  // performs with its own credentials: a deployment key is required, or an explicit opt-out.
+  const unsigned = await runCli(['--redis', 'redis://127.0.0.1:1']);
+  assert.is(unsigned.code, 2);
+  assert.match(unsigned.stderr, '--redis needs --shared-auth-key-file');
+  assert.match(unsigned.stderr, '--insecure-unsigned-redis');
+  assert.is(unsigned.stdout, '');
+  const fromEnv = await runCli([], { TENANT_PROXY_REDIS: 'redis://127.0.0.1:1' });
+  assert.is(fromEnv.code, 2, 'the same when --redis comes from its environment variable');
 });
 
 test.run();

@@ -12,7 +12,7 @@ import { addTenantNamespace, createTenant, deleteTenant, type OwnerInput } from 
 import type { KubeHttp } from '../support/kube-http.ts';
 import { patch, remove, type KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { watchAfterList, WatchReader, type TimedEvent } from '../support/watch-reader.ts';
@@ -190,7 +190,8 @@ test.before(async (ctx) => {
   // The oracle's watch, opened below, is the apiserver's too.
   ctx.namespaceWatchersBefore = (await namespaceWatchers(ctx.cp)) + 1;
   ctx.replicas = [];
-  for (const id of ['r1', 'r2', 'r3']) ctx.replicas.push(await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', id, '--lease-ttl', LEASE_TTL]));
+  const keyFile = deploymentKeyFile();
+  for (const id of ['r1', 'r2', 'r3']) ctx.replicas.push(await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--shared-auth-key-file', keyFile, '--replica-id', id, '--lease-ttl', LEASE_TTL]));
   ctx.tenant = await createTenant(ctx.cp.admin, { name: TENANT, owners: OWNERS, namespaces: [] });
   for (const name of NAMESPACES) await addTenantNamespace(ctx.cp.admin, ctx.tenant, name, OWNERS);
   const credentials = await ctx.cp.clientCertificate(ALICE);

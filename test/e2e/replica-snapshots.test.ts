@@ -10,7 +10,7 @@ import { addTenantNamespace, createTenant, deleteTenant, type OwnerInput } from 
 import type { KubeHttp } from '../support/kube-http.ts';
 import { patch, remove, type KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 
@@ -30,7 +30,8 @@ const TENANT = `gas-${suffix}`;
 const OWNERS: OwnerInput[] = [{ kind: 'User', name: ALICE }];
 const ns = (n: number) => `gas-${n}-${suffix}`;
 const PREFIX = '{tenant-proxy}:';
-const FLAGS = (id: string, redis: RedisServer) => ['--redis', redis.url, '--replica-id', id, '--lease-ttl', '3s', '--watch-history', '4s'];
+const KEY_FILE = deploymentKeyFile();
+const FLAGS = (id: string, redis: RedisServer) => ['--redis', redis.url, '--shared-auth-key-file', KEY_FILE, '--replica-id', id, '--lease-ttl', '3s', '--watch-history', '4s'];
 
 interface NamespaceList {
   metadata: { resourceVersion: string };

@@ -16,7 +16,7 @@ import type { KubeHttp } from '../support/kube-http.ts';
 import { KubectlStream } from '../support/kubectl.ts';
 import { apply, patch, remove, type KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 import { switchRelay } from '../support/switch-relay.ts';
@@ -40,6 +40,7 @@ const ALICE = `alice-${suffix}`;
 const TENANT = `oil-${suffix}`;
 const OWNERS: OwnerInput[] = [{ kind: 'User', name: ALICE }];
 const NAMESPACES_PATH = '/api/v1/namespaces';
+const KEY_FILE = deploymentKeyFile();
 const ns = (n: number) => `oil-${n}-${suffix}`;
 const BOB = `bob-${suffix}`;
 const OTHER_TENANT = `gas-${suffix}`;
@@ -67,7 +68,7 @@ test.before(async (ctx) => {
   ctx.redis = await startRedis();
   ctx.namespaceWatchersBefore = await namespaceWatchers(ctx.cp);
   ctx.replicas = [];
-  for (const id of ['r1', 'r2', 'r3']) ctx.replicas.push(await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', id, '--lease-ttl', '3s']));
+  for (const id of ['r1', 'r2', 'r3']) ctx.replicas.push(await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--shared-auth-key-file', KEY_FILE, '--replica-id', id, '--lease-ttl', '3s']));
   ctx.tenant = await createTenant(ctx.cp.admin, { name: TENANT, owners: OWNERS, namespaces: [ns(0)] });
   const credentials = await ctx.cp.clientCertificate(ALICE);
   ctx.alice = ctx.replicas.map((r) => r.client(credentials));
@@ -223,7 +224,7 @@ test('a replica started after the changes resumes a watch from a resourceVersion
   } finally {
     onA.close();
   }
-  const late = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', 'r4', '--lease-ttl', '3s']);
+  const late = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--shared-auth-key-file', KEY_FILE, '--replica-id', 'r4', '--lease-ttl', '3s']);
   ctx.replicas.push(late);
   const client = late.client(await ctx.cp.clientCertificate(ALICE));
   await eventually(() => listOf(client).catch(() => undefined), (list) => (list?.items.length ?? 0) > 0, 'the late replica serves alice', 30_000);
@@ -242,8 +243,8 @@ test('a replica started after the changes resumes a watch from a resourceVersion
 test('a client-node informer moved between replicas converges without a relist', async (ctx) => {
   // Two replicas behind one address with one serving certificate, as behind a TCP load balancer.
   const certDir = mkdtempSync(path.join(tmpdir(), 'replicas-cert-'));
-  const first = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', 'r5', '--cert-dir', certDir]);
-  const second = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--replica-id', 'r6', '--cert-dir', certDir]);
+  const first = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--shared-auth-key-file', KEY_FILE, '--replica-id', 'r5', '--cert-dir', certDir]);
+  const second = await startProxy(ctx.cp, ['--redis', ctx.redis.url, '--shared-auth-key-file', KEY_FILE, '--replica-id', 'r6', '--cert-dir', certDir]);
   ctx.replicas.push(second);
   const relay = await switchRelay(first.port);
   const credentials = await ctx.cp.clientCertificate(ALICE);

@@ -3,15 +3,12 @@
 // allowed on one is not asked again on the other; an entry forged in Redis (not signed with the replicas'
 // key) is refused; and with Redis frozen (a relay that stops passing
 // bytes) requests still succeed, each replica reviewing on its own within the bounded wait.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as assert from 'uvu/assert';
 import type { ControlPlane } from '../support/control-plane.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
-import { freezableRelay, startRedis, type FreezableRelay, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, freezableRelay, startRedis, type FreezableRelay, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 
@@ -30,8 +27,7 @@ test.before(async (ctx) => {
   ctx.redis = await startRedis();
   ctx.relay = await freezableRelay(ctx.redis.port);
   ctx.replicas = [];
-  const keyFile = path.join(mkdtempSync(path.join(tmpdir(), 'shared-auth-')), 'key');
-  writeFileSync(keyFile, randomBytes(48).toString('base64'), { mode: 0o600 });
+  const keyFile = deploymentKeyFile();
   for (const id of ['r1', 'r2']) ctx.replicas.push(await startProxy(ctx.cp, ['--redis', `redis://127.0.0.1:${ctx.relay.port}`, '--replica-id', id, '--lease-ttl', '3s', '--token-cache-ttl', '5m', '--shared-auth-key-file', keyFile]));
 });
 

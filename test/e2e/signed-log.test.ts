@@ -1,12 +1,8 @@
 // The change log in Redis decides what replicas serve, and which writes tenant-proxy performs for tenants
 // with its own credentials. On the real control plane, a namespace entry written into the log by someone
-// who can write to Redis but does not hold the deployment's key: a deployment without the key serves it
-// to the tenant (the hole the start-up warning names); one with --shared-auth-key-file refuses it, counts
-// the refusal, and keeps serving the tenant's real namespaces.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+// who can write to Redis but does not hold the deployment's key: a deployment told to run without the key
+// (--insecure-unsigned-redis) serves it to the tenant, the hole that flag's warning names; one with
+// --shared-auth-key-file refuses it, counts the refusal, and keeps serving the tenant's real namespaces.
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as assert from 'uvu/assert';
 import { ENTRY_FIELD } from '../../redis/entry-codec.ts';
@@ -18,7 +14,7 @@ import { createTenant, deleteTenant } from '../support/fixtures.ts';
 import type { KubeHttp } from '../support/kube-http.ts';
 import { remove, type KubeObject } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, startRedis, type RedisServer } from '../support/redis.ts';
 import { sharedControlPlane } from '../support/shared.ts';
 import { suite } from '../support/suite.ts';
 
@@ -52,8 +48,7 @@ test.before(async (ctx) => {
   ctx.cp = await sharedControlPlane();
   ctx.redis = await startRedis();
   ctx.proxies = [];
-  const keyFile = path.join(mkdtempSync(path.join(tmpdir(), 'signed-log-')), 'key');
-  writeFileSync(keyFile, randomBytes(48).toString('base64'), { mode: 0o600 });
+  const keyFile = deploymentKeyFile();
   await createTenant(ctx.cp.admin, { name: tenant, owners: [{ kind: 'User', name: owner }], namespaces: [genuine] });
   const credentials = await ctx.cp.clientCertificate(owner);
   const deploy = async (prefix: string, flags: string[]): Promise<Deployment> => {
@@ -64,7 +59,7 @@ test.before(async (ctx) => {
     await eventually(() => names(client).catch((): string[] => []), (n) => n.includes(genuine), `${prefix}: the tenant's namespace`, 30_000);
     return { prefix, proxy, owner: client };
   };
-  ctx.unsigned = await deploy(`{unsigned-${suffix}}:`, []);
+  ctx.unsigned = await deploy(`{unsigned-${suffix}}:`, ['--insecure-unsigned-redis']);
   ctx.signed = await deploy(`{signed-${suffix}}:`, ['--shared-auth-key-file', keyFile]);
 });
 

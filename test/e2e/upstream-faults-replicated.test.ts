@@ -16,7 +16,7 @@ import { eventually } from '../support/eventually.ts';
 import { addTenantNamespace, createTenant } from '../support/fixtures.ts';
 import { patch } from '../support/manifests.ts';
 import { startProxy, type RunningProxy } from '../support/proxy.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { deploymentKeyFile, startRedis, type RedisServer } from '../support/redis.ts';
 import { suite } from '../support/suite.ts';
 import { watchAfterList, type WatchReader } from '../support/watch-reader.ts';
 
@@ -109,7 +109,8 @@ test.before(async (ctx) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'upstream-faults-'));
   const kubeconfig = ctx.cp.writeKubeconfig(path.join(dir, 'proxy.kubeconfig'), ctx.cp.proxyCredentials(), 'tenant-proxy', `https://127.0.0.1:${ctx.relay.port}`);
   ctx.replicas = [];
-  for (const id of ['u1', 'u2', 'u3']) ctx.replicas.push(await startProxy(ctx.cp, { flags: ['--redis', ctx.redis.url, '--replica-id', id, '--lease-ttl', '3s'], upstream: await loadUpstream({ kubeconfig }) }));
+  const keyFile = deploymentKeyFile();
+  for (const id of ['u1', 'u2', 'u3']) ctx.replicas.push(await startProxy(ctx.cp, { flags: ['--redis', ctx.redis.url, '--shared-auth-key-file', keyFile, '--replica-id', id, '--lease-ttl', '3s'], upstream: await loadUpstream({ kubeconfig }) }));
   const tenant = await createTenant(ctx.cp.admin, { name: 'oil', owners: [{ kind: 'User', name: 'alice' }], namespaces: [] });
   for (const name of NAMESPACES) await addTenantNamespace(ctx.cp.admin, tenant, name, [{ kind: 'User', name: 'alice' }]);
   ctx.made = [];

@@ -1,7 +1,8 @@
 // A throwaway redis-server for one test file: a free port, a temp dir, no persistence, bound to
 // loopback; ready once it answers PING; stopped by its pid (also when the test process exits early).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +24,13 @@ export interface RedisServer {
   /** Stops the server and starts an empty one on the same port. */
   restart(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A file holding a new deployment key, for --shared-auth-key-file (as deploy/ gives every replica one from a Secret). */
+export function deploymentKeyFile(): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'deployment-key-')), 'key');
+  writeFileSync(file, randomBytes(48).toString('base64'), { mode: 0o600 });
+  return file;
 }
 
 export async function startRedis(): Promise<RedisServer> {
