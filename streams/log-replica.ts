@@ -296,7 +296,7 @@ export class LogReplica {
       const found = await findStart(this.#log, snapshots, why === 'start' ? 'oldest' : 'newest');
       if (signal.aborted) return false;
       if (!found.ok) {
-        this.#streamLog.warn({ why, err: found.error.message, retryInMs: wait }, 'cannot read the newest snapshot or the log bounds; retrying');
+        this.#streamLog.warn({ why, err: found.error.message, retryInMs: wait }, 'cannot read the snapshots or the log bounds; retrying');
         await abortableSleep(wait, signal);
         continue;
       }

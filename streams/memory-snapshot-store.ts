@@ -40,9 +40,7 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 
   async loadNewest(): Promise<SnapshotLoadResult> {
-    const newest = this.#kept[0];
-    if (!newest) return { ok: false, reason: 'none' };
-    return { ok: true, snapshot: JSON.parse(newest.text) as Snapshot, summary: newest.summary };
+    return this.load(this.#kept[0]?.summary.id ?? '');
   }
 
   async load(id: string): Promise<SnapshotLoadResult> {

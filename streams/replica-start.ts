@@ -4,8 +4,9 @@
 // read raced a trim and a newer commit (then the newest one is read again).
 //
 // A replica starting up takes the oldest snapshot the log reaches back to instead (or the log's
-// beginning, while nothing was trimmed): it then reads the changes since, and so can resume watches from resourceVersions handed out before it started (a rolling
-// update moves every client to a new replica). A replica catching up after a gap takes the newest.
+// beginning, while nothing was trimmed): it then reads the changes since, and so can resume watches
+// from resourceVersions handed out before it started (a rolling update moves every client to a new
+// replica). A replica catching up after a gap takes the newest.
 import type { ChangeLog, Unavailable } from './change-log.ts';
 import { comparePositions, formatPosition, ZERO, type Position } from './position.ts';
 import type { Snapshot, SnapshotStore, SnapshotSummary } from './snapshot-store.ts';

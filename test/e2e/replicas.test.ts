@@ -31,7 +31,6 @@ interface Context {
   tenant: KubeObject;
   /** The apiserver's registered namespace watchers before the replicas started. */
   namespaceWatchersBefore: number;
-  /** The events a client got on one replica before it moved (set by the resume test). */
 }
 
 const test = suite<Context>('replicas through Redis');
